@@ -1,0 +1,309 @@
+//! The audit chain: every decision, approval and denial appends a record whose `hash` is the
+//! hex SHA-256 of `prevHash` followed by the record's canonical JSON (without `hash`).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::canonical;
+use crate::time::{format_rfc3339, Millis};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// One audit record. `prev_hash` and `hash` are filled when the record is chained.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub time: Millis,
+    pub event: &'static str,
+    pub request_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub vendor: Option<String>,
+    pub resource: Option<String>,
+    pub params: Option<Map<String, Value>>,
+    pub decision: Option<&'static str>,
+    pub reason: Option<&'static str>,
+    pub matched_permission: Option<Arc<str>>,
+    pub approval_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The record as JSON, without `hash` (what is hashed).
+    pub fn body_value(&self) -> Value {
+        json!({
+            "seq": self.seq,
+            "time": format_rfc3339(self.time),
+            "event": self.event,
+            "requestId": self.request_id,
+            "agentId": self.agent_id,
+            "action": self.action,
+            "vendor": self.vendor,
+            "resource": self.resource,
+            "params": self.params,
+            "decision": self.decision,
+            "reason": self.reason,
+            "matchedPermission": self.matched_permission.as_deref(),
+            "approvalId": self.approval_id,
+            "grantId": self.grant_id,
+            "prevHash": self.prev_hash,
+        })
+    }
+
+    /// The record as JSON, with `hash`.
+    pub fn to_value(&self) -> Value {
+        let mut v = self.body_value();
+        if let Value::Object(map) = &mut v {
+            map.insert("hash".into(), Value::String(self.hash.clone()));
+        }
+        v
+    }
+
+    /// The webhook event type of this record.
+    pub fn event_type(&self) -> String {
+        match (self.event, self.decision) {
+            ("decision", Some(d)) => format!("decision.{d}"),
+            (event, _) => event.to_string(),
+        }
+    }
+}
+
+/// Hex SHA-256 of `prev_hash` followed by the canonical JSON of `body` (a record without `hash`).
+pub fn chain_hash(prev_hash: &str, body: &Value) -> String {
+    let mut text = String::with_capacity(512);
+    canonical::write(body, &mut text);
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(text.as_bytes());
+    hex(&hasher.finalize())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            if let Some(&c) = DIGITS.get(usize::from(nibble)) {
+                out.push(char::from(c));
+            }
+        }
+    }
+    out
+}
+
+/// The result of checking a chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub ok: bool,
+    pub records: usize,
+    /// 0-based index of the first broken record.
+    pub first_broken: Option<usize>,
+    pub first_broken_seq: Option<u64>,
+    pub problem: Option<String>,
+}
+
+/// Verifies records (as JSON) in order. A window that starts after seq 1 is checked from its
+/// first record's `prevHash`.
+pub fn verify_chain(records: &[Value]) -> ChainReport {
+    let mut expected_prev: Option<String> = None;
+    let mut expected_seq: Option<u64> = None;
+    for (i, record) in records.iter().enumerate() {
+        let broken = |problem: String| ChainReport {
+            ok: false,
+            records: records.len(),
+            first_broken: Some(i),
+            first_broken_seq: record.get("seq").and_then(Value::as_u64),
+            problem: Some(problem),
+        };
+        let Value::Object(map) = record else {
+            return broken("the record is not an object".into());
+        };
+        let Some(seq) = map.get("seq").and_then(Value::as_u64) else {
+            return broken("the record has no `seq`".into());
+        };
+        let Some(prev) = map.get("prevHash").and_then(Value::as_str) else {
+            return broken("the record has no `prevHash`".into());
+        };
+        let Some(hash) = map.get("hash").and_then(Value::as_str) else {
+            return broken("the record has no `hash`".into());
+        };
+        match expected_seq {
+            Some(want) if seq != want => {
+                return broken(format!("`seq` is {seq}, expected {want}"));
+            }
+            None if seq == 1 && prev != GENESIS => {
+                return broken("the first record's `prevHash` is not 64 zeros".into());
+            }
+            _ => {}
+        }
+        if let Some(want) = &expected_prev {
+            if prev != want {
+                return broken("`prevHash` does not match the previous record's `hash`".into());
+            }
+        }
+        let mut body = map.clone();
+        body.remove("hash");
+        let computed = chain_hash(prev, &Value::Object(body));
+        if computed != hash {
+            return broken("`hash` does not match the record's content".into());
+        }
+        expected_prev = Some(hash.to_string());
+        expected_seq = Some(seq + 1);
+    }
+    ChainReport { ok: true, records: records.len(), first_broken: None, first_broken_seq: None, problem: None }
+}
+
+/// The in-memory log: a bounded window of recent records, chained lazily.
+#[derive(Debug)]
+pub struct AuditLog {
+    records: VecDeque<AuditRecord>,
+    /// How many records at the front are already chained.
+    chained: usize,
+    last_hash: String,
+    next_seq: u64,
+    capacity: usize,
+}
+
+impl AuditLog {
+    pub fn new(capacity: usize) -> AuditLog {
+        AuditLog {
+            records: VecDeque::new(),
+            chained: 0,
+            last_hash: GENESIS.to_string(),
+            next_seq: 1,
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Appends a record; it is chained later (`chain_pending`), off the hot path.
+    pub fn push(&mut self, mut record: AuditRecord) {
+        record.seq = self.next_seq;
+        self.next_seq += 1;
+        self.records.push_back(record);
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Drops the oldest chained records beyond the capacity.
+    pub fn evict_overflow(&mut self) {
+        while self.records.len() > self.capacity && self.chained > 0 {
+            self.records.pop_front();
+            self.chained -= 1;
+        }
+    }
+
+    /// Removes every chained record (after a durable sink took them).
+    pub fn take(&mut self) -> Vec<AuditRecord> {
+        self.chain_pending();
+        self.chained = 0;
+        self.records.drain(..).collect()
+    }
+
+    /// Chains every record not yet chained; returns how many were chained now.
+    pub fn chain_pending(&mut self) -> usize {
+        let start = self.chained;
+        for record in self.records.iter_mut().skip(start) {
+            record.prev_hash.clone_from(&self.last_hash);
+            record.hash = chain_hash(&record.prev_hash, &record.body_value());
+            self.last_hash.clone_from(&record.hash);
+        }
+        self.chained = self.records.len();
+        self.chained - start
+    }
+
+    /// The last `count` records (those the last `chain_pending` chained).
+    pub fn recent(&self, count: usize) -> impl Iterator<Item = &AuditRecord> {
+        self.records.iter().skip(self.records.len().saturating_sub(count))
+    }
+
+    pub fn records(&mut self) -> Vec<AuditRecord> {
+        self.chain_pending();
+        self.records.iter().cloned().collect()
+    }
+
+    pub fn export(&mut self) -> Value {
+        self.chain_pending();
+        json!({
+            "nextSeq": self.next_seq,
+            "lastHash": self.last_hash,
+            "records": self.records.iter().map(AuditRecord::to_value).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Restores from `export()` output after checking the chain.
+    pub fn restore(value: &Value, capacity: usize) -> Result<AuditLog, String> {
+        let next_seq = value.get("nextSeq").and_then(Value::as_u64).ok_or("`audit.nextSeq` is missing")?;
+        let last_hash = value.get("lastHash").and_then(Value::as_str).ok_or("`audit.lastHash` is missing")?;
+        let list = value.get("records").and_then(Value::as_array).ok_or("`audit.records` is missing")?;
+        let report = verify_chain(list);
+        if !report.ok {
+            return Err(format!(
+                "the audit chain in the state is broken at record {}: {}",
+                report.first_broken.unwrap_or(0),
+                report.problem.unwrap_or_default()
+            ));
+        }
+        let mut records = VecDeque::with_capacity(list.len());
+        for v in list {
+            records.push_back(record_from_value(v).ok_or("an audit record in the state is malformed")?);
+        }
+        if let Some(last) = records.back() {
+            if last.hash != last_hash || last.seq + 1 != next_seq {
+                return Err("the audit chain's head does not match its last record".into());
+            }
+        }
+        let mut log = AuditLog { chained: records.len(), records, last_hash: last_hash.to_string(), next_seq, capacity: capacity.max(1) };
+        while log.records.len() > log.capacity {
+            log.records.pop_front();
+            log.chained -= 1;
+        }
+        Ok(log)
+    }
+}
+
+fn static_str(v: Option<&str>, allowed: &[&'static str]) -> Option<&'static str> {
+    let v = v?;
+    allowed.iter().find(|a| **a == v).copied()
+}
+
+/// Reads a record back from JSON (state restore).
+pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let reasons: Vec<&'static str> = crate::decision::Reason::ALL.iter().map(|r| r.as_str()).collect();
+    Some(AuditRecord {
+        seq: v.get("seq")?.as_u64()?,
+        time: crate::time::parse_rfc3339(v.get("time")?.as_str()?)?,
+        event: static_str(v.get("event")?.as_str(), &["decision", "approval.granted", "approval.denied"])?,
+        request_id: s("requestId"),
+        agent_id: s("agentId"),
+        action: s("action"),
+        vendor: s("vendor"),
+        resource: s("resource"),
+        params: v.get("params").and_then(Value::as_object).cloned(),
+        decision: static_str(v.get("decision").and_then(Value::as_str), &["allowed", "denied", "approval_required"]),
+        reason: static_str(v.get("reason").and_then(Value::as_str), &reasons),
+        matched_permission: s("matchedPermission").map(|p| Arc::from(p.as_str())),
+        approval_id: s("approvalId"),
+        grant_id: s("grantId"),
+        prev_hash: s("prevHash")?,
+        hash: s("hash")?,
+    })
+}

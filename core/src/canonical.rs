@@ -1,0 +1,93 @@
+//! Canonical JSON: sorted keys, no white space, numbers in their canonical decimal form.
+//! Used for audit hashes and request fingerprints, so every runtime hashes the same bytes.
+
+use serde_json::Value;
+
+use crate::number::Decimal;
+
+/// Writes `value` canonically. Iterative: depth never grows the native stack.
+pub fn write(value: &Value, out: &mut String) {
+    enum Item<'a> {
+        Value(&'a Value),
+        Raw(&'static str),
+        Key(&'a str),
+    }
+    let mut stack = vec![Item::Value(value)];
+    while let Some(item) = stack.pop() {
+        match item {
+            Item::Raw(s) => out.push_str(s),
+            Item::Key(k) => {
+                write_string(k, out);
+                out.push(':');
+            }
+            Item::Value(v) => match v {
+                Value::Null => out.push_str("null"),
+                Value::Bool(true) => out.push_str("true"),
+                Value::Bool(false) => out.push_str("false"),
+                Value::Number(n) => match Decimal::from_json(n) {
+                    Ok(d) => out.push_str(&d.to_string()),
+                    Err(_) => out.push_str(&n.to_string()),
+                },
+                Value::String(s) => write_string(s, out),
+                Value::Array(items) => {
+                    out.push('[');
+                    stack.push(Item::Raw("]"));
+                    for (i, item) in items.iter().enumerate().rev() {
+                        stack.push(Item::Value(item));
+                        if i > 0 {
+                            stack.push(Item::Raw(","));
+                        }
+                    }
+                }
+                Value::Object(map) => {
+                    out.push('{');
+                    stack.push(Item::Raw("}"));
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort_unstable();
+                    for (i, k) in keys.iter().enumerate().rev() {
+                        if let Some(v) = map.get(k.as_str()) {
+                            stack.push(Item::Value(v));
+                        }
+                        stack.push(Item::Key(k));
+                        if i > 0 {
+                            stack.push(Item::Raw(","));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+pub fn to_string(value: &Value) -> String {
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+pub fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorts_keys_at_every_depth_and_canonicalizes_numbers() {
+        let v = serde_json::json!({"b": [1.0, {"z": 1, "a": 0.1}], "a": "x\n"});
+        assert_eq!(to_string(&v), r#"{"a":"x\n","b":[1,{"a":0.1,"z":1}]}"#);
+    }
+}

@@ -1,0 +1,238 @@
+//! The decision packet: canonical JSON, camelCase, identical in every runtime.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::time::{format_rfc3339, Millis};
+
+/// The three answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Allowed,
+    Denied,
+    ApprovalRequired,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Allowed => "allowed",
+            DecisionKind::Denied => "denied",
+            DecisionKind::ApprovalRequired => "approval_required",
+        }
+    }
+}
+
+/// The closed set of reasons, highest precedence first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    InvalidRequest,
+    UnknownAgent,
+    PassportExpired,
+    Blocked,
+    ApprovalDenied,
+    Approved,
+    RequiresApproval,
+    Allowed,
+    LimitExceeded,
+    PermissionExpired,
+    NoPermission,
+    InternalError,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 12] = [
+        Reason::InvalidRequest,
+        Reason::UnknownAgent,
+        Reason::PassportExpired,
+        Reason::Blocked,
+        Reason::ApprovalDenied,
+        Reason::Approved,
+        Reason::RequiresApproval,
+        Reason::Allowed,
+        Reason::LimitExceeded,
+        Reason::PermissionExpired,
+        Reason::NoPermission,
+        Reason::InternalError,
+    ];
+
+    pub fn decision(self) -> DecisionKind {
+        match self {
+            Reason::Approved | Reason::Allowed => DecisionKind::Allowed,
+            Reason::RequiresApproval => DecisionKind::ApprovalRequired,
+            _ => DecisionKind::Denied,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::InvalidRequest => "invalid_request",
+            Reason::UnknownAgent => "unknown_agent",
+            Reason::PassportExpired => "passport_expired",
+            Reason::Blocked => "blocked",
+            Reason::ApprovalDenied => "approval_denied",
+            Reason::Approved => "approved",
+            Reason::RequiresApproval => "requires_approval",
+            Reason::Allowed => "allowed",
+            Reason::LimitExceeded => "limit_exceeded",
+            Reason::PermissionExpired => "permission_expired",
+            Reason::NoPermission => "no_permission",
+            Reason::InternalError => "internal_error",
+        }
+    }
+}
+
+/// One step of the evaluation, formatted only when the packet is serialized.
+#[derive(Clone, Debug)]
+pub struct TraceStep {
+    pub step: &'static str,
+    pub permission: Option<Arc<str>>,
+    pub result: &'static str,
+    pub detail: Cow<'static, str>,
+}
+
+/// A decision, as returned by `verify`.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub reason: Reason,
+    pub request_id: String,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub vendor: Option<String>,
+    pub resource: Option<String>,
+    pub passport_id: Option<Arc<str>>,
+    pub active_permissions: Option<usize>,
+    pub matched_permission: Option<Arc<str>>,
+    pub approval_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub grant_expires_at: Option<Millis>,
+    pub evaluated_at: Millis,
+    /// Why the request was invalid, or what failed inside the engine.
+    pub problem: Option<String>,
+    pub trace: Vec<TraceStep>,
+}
+
+impl Decision {
+    pub fn decision(&self) -> DecisionKind {
+        self.reason.decision()
+    }
+
+    pub fn allowed(&self) -> bool {
+        self.decision() == DecisionKind::Allowed
+    }
+
+    /// One human sentence, in the seed's voice.
+    pub fn message(&self) -> String {
+        let action = self.action.as_deref().unwrap_or("action");
+        let on = match &self.vendor {
+            Some(v) => format!("{action} on {v}"),
+            None => action.to_string(),
+        };
+        let by = |what: &str| match &self.matched_permission {
+            Some(p) => format!("{on} {what} (permission {p})"),
+            None => format!("{on} {what}"),
+        };
+        match self.reason {
+            Reason::InvalidRequest => format!(
+                "Invalid request: {}",
+                self.problem.as_deref().unwrap_or("the request could not be read")
+            ),
+            Reason::UnknownAgent => format!(
+                "No passport for agent `{}`.",
+                self.agent_id.as_deref().unwrap_or("")
+            ),
+            Reason::PassportExpired => "The agent's passport is expired, not yet valid, or revoked.".into(),
+            Reason::Blocked => by("is blocked"),
+            Reason::ApprovalDenied => by("was denied by a person"),
+            Reason::Approved => by("is allowed by an approved grant"),
+            Reason::RequiresApproval => by("requires approval"),
+            Reason::Allowed => by("is allowed"),
+            Reason::LimitExceeded => by("exceeds a limit"),
+            Reason::PermissionExpired => by("matches only an expired or not yet valid permission"),
+            Reason::NoPermission => format!("No active {action} permission."),
+            Reason::InternalError => format!(
+                "Internal error; failing closed: {}",
+                self.problem.as_deref().unwrap_or("unexpected state")
+            ),
+        }
+    }
+
+    /// The canonical packet.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(Packet::from(self)).unwrap_or(Value::Null)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&Packet::from(self)).unwrap_or_else(|_| {
+            r#"{"decision":"denied","allowed":false,"reason":"internal_error"}"#.to_string()
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct TracePacket<'a> {
+    step: &'a str,
+    permission: Option<&'a str>,
+    result: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Packet<'a> {
+    decision: DecisionKind,
+    allowed: bool,
+    reason: Reason,
+    message: String,
+    request_id: &'a str,
+    agent_id: Option<&'a str>,
+    action: Option<&'a str>,
+    vendor: Option<&'a str>,
+    resource: Option<&'a str>,
+    passport_id: Option<&'a str>,
+    active_permissions: Option<usize>,
+    matched_permission: Option<&'a str>,
+    approval_id: Option<&'a str>,
+    grant_id: Option<&'a str>,
+    grant_expires_at: Option<String>,
+    evaluated_at: String,
+    trace: Vec<TracePacket<'a>>,
+}
+
+impl<'a> From<&'a Decision> for Packet<'a> {
+    fn from(d: &'a Decision) -> Self {
+        Packet {
+            decision: d.decision(),
+            allowed: d.allowed(),
+            reason: d.reason,
+            message: d.message(),
+            request_id: &d.request_id,
+            agent_id: d.agent_id.as_deref(),
+            action: d.action.as_deref(),
+            vendor: d.vendor.as_deref(),
+            resource: d.resource.as_deref(),
+            passport_id: d.passport_id.as_deref(),
+            active_permissions: d.active_permissions,
+            matched_permission: d.matched_permission.as_deref(),
+            approval_id: d.approval_id.as_deref(),
+            grant_id: d.grant_id.as_deref(),
+            grant_expires_at: d.grant_expires_at.map(format_rfc3339),
+            evaluated_at: format_rfc3339(d.evaluated_at),
+            trace: d
+                .trace
+                .iter()
+                .map(|t| TracePacket {
+                    step: t.step,
+                    permission: t.permission.as_deref(),
+                    result: t.result,
+                    detail: &t.detail,
+                })
+                .collect(),
+        }
+    }
+}

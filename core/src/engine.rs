@@ -1,0 +1,377 @@
+//! The stateful engine: compile a policy once, then verify many requests, keeping usage,
+//! approvals, grants and the audit chain. Time is always an input.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
+use crate::canonical;
+use crate::decision::{Decision, Reason, TraceStep};
+use crate::error::{ApiError, BehalfError};
+use crate::evaluate::{evaluate, Outcome};
+use crate::ids::IdSource;
+use crate::policy::{Policy, PolicyError};
+use crate::request::{self, Rejection, Request};
+use crate::state::{approval_value, grant_value, Fingerprint, HeldRequest, State};
+use crate::time::{parse_duration, Millis};
+
+/// Receives every audit record once, chained, before it can leave memory.
+pub type AuditSink = Box<dyn FnMut(&AuditRecord) + Send>;
+
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How many recent audit records stay in memory (default 10,000).
+    pub audit_capacity: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { audit_capacity: DEFAULT_CAPACITY }
+    }
+}
+
+pub struct Engine {
+    policy: Arc<Policy>,
+    state: State,
+    audit: AuditLog,
+    ids: IdSource,
+    scratch: Vec<u32>,
+    sink: Option<AuditSink>,
+    options: EngineOptions,
+    /// One-shot engines open no approvals.
+    stateless: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("passports", &self.policy.passports.len()).finish()
+    }
+}
+
+/// The canonical hash of a normalized request: what makes two requests "the same".
+pub fn fingerprint(r: &Request) -> Fingerprint {
+    let mut text = String::with_capacity(128);
+    text.push('[');
+    canonical::write_string(&r.agent_id, &mut text);
+    text.push(',');
+    canonical::write_string(&r.action, &mut text);
+    for field in [&r.vendor, &r.resource] {
+        text.push(',');
+        match field {
+            Some(s) => canonical::write_string(s, &mut text),
+            None => text.push_str("null"),
+        }
+    }
+    text.push(',');
+    canonical::write(&Value::Object(r.params.clone()), &mut text);
+    text.push(']');
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl Engine {
+    pub fn new(policy: Policy, options: EngineOptions) -> Engine {
+        Engine {
+            policy: Arc::new(policy),
+            state: State::default(),
+            audit: AuditLog::new(options.audit_capacity),
+            ids: IdSource::default(),
+            scratch: Vec::with_capacity(16),
+            sink: None,
+            options,
+            stateless: false,
+        }
+    }
+
+    pub fn from_value(policy: &Value, options: EngineOptions) -> Result<Engine, PolicyError> {
+        Ok(Engine::new(Policy::from_value(policy)?, options))
+    }
+
+    pub fn from_json(policy: &str, options: EngineOptions) -> Result<Engine, PolicyError> {
+        Ok(Engine::new(Policy::from_json_text(policy)?, options))
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn set_audit_sink(&mut self, sink: Option<AuditSink>) {
+        self.sink = sink;
+    }
+
+    /// Verifies a request given as a JSON value.
+    pub fn verify(&mut self, request: &Value, now: Millis) -> Decision {
+        self.state.tick(now, &self.policy);
+        match request::parse(request) {
+            Ok(r) => self.decide(r, now),
+            Err(rejection) => self.reject(rejection, now),
+        }
+    }
+
+    /// Verifies a request given as JSON text; unreadable text is `invalid_request`.
+    pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
+        match serde_json::from_str::<Value>(request) {
+            Ok(v) => self.verify(&v, now),
+            Err(e) => self.reject(Rejection::bare(format!("the request is not valid JSON: {e}")), now),
+        }
+    }
+
+    /// Records and returns an `invalid_request` decision for input a binding could not convert.
+    pub fn reject(&mut self, rejection: Rejection, now: Millis) -> Decision {
+        let request_id = match rejection.request_id.clone() {
+            Some(id) => id,
+            None => match self.ids.make("req_") {
+                Ok(id) => id,
+                Err(_) => self.fallback_id(),
+            },
+        };
+        let decision = Decision {
+            reason: Reason::InvalidRequest,
+            request_id,
+            agent_id: rejection.agent_id,
+            action: rejection.action,
+            vendor: rejection.vendor,
+            resource: rejection.resource,
+            passport_id: None,
+            active_permissions: None,
+            matched_permission: None,
+            approval_id: None,
+            grant_id: None,
+            grant_expires_at: None,
+            evaluated_at: now,
+            trace: vec![TraceStep {
+                step: "request",
+                permission: None,
+                result: "invalid",
+                detail: Cow::Owned(rejection.message.clone()),
+            }],
+            problem: Some(rejection.message),
+        };
+        self.record(&decision, None, now);
+        decision
+    }
+
+    /// Fails closed with `internal_error` (for bindings that caught a fault).
+    pub fn internal_error(&mut self, message: &str, now: Millis) -> Decision {
+        let mut d = self.reject(Rejection::bare(message), now);
+        d.reason = Reason::InternalError;
+        d
+    }
+
+    fn fallback_id(&self) -> String {
+        format!("req_seq{:013}", self.audit.next_seq())
+    }
+
+    fn decide(&mut self, r: Request, now: Millis) -> Decision {
+        let outcome: Outcome = {
+            let r = &r;
+            evaluate(&self.policy, &mut self.state, r, now, &mut self.scratch, &mut || fingerprint(r))
+        };
+        let passport = outcome.passport.and_then(|i| self.policy.passports.get(i));
+        let permission = passport.zip(outcome.matched).and_then(|(p, m)| p.permissions.get(m));
+        let request_id = match &r.request_id {
+            Some(id) => id.clone(),
+            None => match self.ids.make("req_") {
+                Ok(id) => id,
+                Err(_) => self.fallback_id(),
+            },
+        };
+        let mut reason = outcome.reason;
+        let mut problem = None;
+        let mut approval_id = outcome.approval_id;
+        if reason == Reason::RequiresApproval && !self.stateless {
+            if let (Some(p), Some(fp)) = (permission, outcome.fingerprint) {
+                let held = HeldRequest {
+                    agent_id: r.agent_id.clone(),
+                    action: r.action.clone(),
+                    vendor: r.vendor.clone(),
+                    resource: r.resource.clone(),
+                    params: r.params.clone(),
+                };
+                match self.state.hold(fp, p, held, now, &mut self.ids) {
+                    Ok(id) => approval_id = Some(id),
+                    Err(e) => {
+                        reason = Reason::InternalError;
+                        problem = Some(e.message);
+                    }
+                }
+            }
+        }
+        let (grant_id, grant_expires_at) = match outcome.grant {
+            Some((id, end)) => (Some(id), Some(end)),
+            None => (None, None),
+        };
+        let decision = Decision {
+            reason,
+            request_id,
+            agent_id: Some(r.agent_id),
+            action: Some(r.action),
+            vendor: r.vendor,
+            resource: r.resource,
+            passport_id: passport.map(|p| p.id.clone()),
+            active_permissions: passport.map(|p| if p.is_active(now) { p.active_permissions(now) } else { 0 }),
+            matched_permission: permission.map(|p| p.id.clone()),
+            approval_id,
+            grant_id,
+            grant_expires_at,
+            evaluated_at: now,
+            problem,
+            trace: outcome.trace,
+        };
+        self.record(&decision, Some(r.params), now);
+        decision
+    }
+
+    fn record(&mut self, d: &Decision, params: Option<serde_json::Map<String, Value>>, now: Millis) {
+        if self.stateless {
+            return;
+        }
+        self.append(AuditRecord {
+            seq: 0,
+            time: now,
+            event: "decision",
+            request_id: Some(d.request_id.clone()),
+            agent_id: d.agent_id.clone(),
+            action: d.action.clone(),
+            vendor: d.vendor.clone(),
+            resource: d.resource.clone(),
+            params,
+            decision: Some(d.decision().as_str()),
+            reason: Some(d.reason.as_str()),
+            matched_permission: d.matched_permission.clone(),
+            approval_id: d.approval_id.clone(),
+            grant_id: d.grant_id.clone(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+    }
+
+    fn append(&mut self, record: AuditRecord) {
+        self.audit.push(record);
+        if self.audit.len() > self.options.audit_capacity {
+            self.flush();
+            self.audit.evict_overflow();
+        }
+    }
+
+    /// Chains pending audit records and hands each new one to the sink.
+    pub fn flush(&mut self) {
+        let chained = self.audit.chain_pending();
+        if let Some(sink) = self.sink.as_mut() {
+            for record in self.audit.recent(chained) {
+                sink(record);
+            }
+        }
+    }
+
+    /// Approves a pending approval, opening a grant. `ttl` overrides the permission's grantTtl.
+    pub fn approve(&mut self, approval_id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError> {
+        let ttl = match ttl {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                ApiError::new("bad_duration", format!("`{v}` is not a duration"), "write a positive duration like `30m`, `2h` or whole seconds")
+            })?),
+        };
+        let (approval, grant) = self.state.approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
+        self.append(AuditRecord {
+            seq: 0,
+            time: now,
+            event: "approval.granted",
+            request_id: None,
+            agent_id: Some(approval.request.agent_id.clone()),
+            action: Some(approval.request.action.clone()),
+            vendor: approval.request.vendor.clone(),
+            resource: approval.request.resource.clone(),
+            params: Some(approval.request.params.clone()),
+            decision: None,
+            reason: None,
+            matched_permission: Some(approval.permission.clone()),
+            approval_id: Some(approval.id.clone()),
+            grant_id: Some(grant.id.clone()),
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        Ok(grant_value(&grant))
+    }
+
+    /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
+    pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Value, ApiError> {
+        let approval = self.state.deny(approval_id, now)?;
+        self.append(AuditRecord {
+            seq: 0,
+            time: now,
+            event: "approval.denied",
+            request_id: None,
+            agent_id: Some(approval.request.agent_id.clone()),
+            action: Some(approval.request.action.clone()),
+            vendor: approval.request.vendor.clone(),
+            resource: approval.request.resource.clone(),
+            params: Some(approval.request.params.clone()),
+            decision: None,
+            reason: None,
+            matched_permission: Some(approval.permission.clone()),
+            approval_id: Some(approval.id.clone()),
+            grant_id: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        });
+        Ok(approval_value(&approval))
+    }
+
+    pub fn pending_approvals(&self, now: Millis) -> Value {
+        Value::Array(self.state.pending(now).iter().map(approval_value).collect())
+    }
+
+    pub fn grants(&self, now: Millis) -> Value {
+        Value::Array(self.state.active_grants(now).iter().map(grant_value).collect())
+    }
+
+    /// The in-memory window of the audit chain, oldest first.
+    pub fn audit_log(&mut self) -> Vec<AuditRecord> {
+        self.flush();
+        self.audit.records()
+    }
+
+    pub fn audit_log_value(&mut self) -> Value {
+        Value::Array(self.audit_log().iter().map(AuditRecord::to_value).collect())
+    }
+
+    /// Removes and returns every audit record in memory, chained (for durable sinks).
+    pub fn take_audit_records(&mut self) -> Vec<AuditRecord> {
+        self.flush();
+        self.audit.take()
+    }
+
+    pub fn export_state(&mut self) -> Value {
+        self.flush();
+        json!({
+            "version": 1,
+            "state": self.state.export(),
+            "audit": self.audit.export(),
+        })
+    }
+
+    /// Restores state exported by `export_state` (of this or an earlier engine of the policy).
+    pub fn restore(&mut self, state: &Value) -> Result<(), ApiError> {
+        let bad = |why: String| ApiError::new("bad_state", why, "pass the exact value exportState() returned");
+        if state.get("version").and_then(Value::as_u64) != Some(1) {
+            return Err(bad("unsupported state version".into()));
+        }
+        let inner = state.get("state").ok_or_else(|| bad("`state` is missing".into()))?;
+        let audit = state.get("audit").ok_or_else(|| bad("`audit` is missing".into()))?;
+        let restored = State::restore(inner, &self.policy).map_err(bad)?;
+        let log = AuditLog::restore(audit, self.options.audit_capacity).map_err(bad)?;
+        self.state = restored;
+        self.audit = log;
+        Ok(())
+    }
+}
+
+/// The stateless one-shot verify: empty usage, no grants, no approval is opened.
+pub fn verify_once(policy: &Value, request: &Value, now: Millis) -> Result<Decision, BehalfError> {
+    let mut engine = Engine::from_value(policy, EngineOptions { audit_capacity: 1 })?;
+    engine.stateless = true;
+    Ok(engine.verify(request, now))
+}

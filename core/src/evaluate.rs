@@ -1,0 +1,261 @@
+//! The evaluation order, top to bottom, as in DESIGN.md's reason table: the first rule that
+//! applies decides. Restrictive wins: block over approval over allow, whatever the file order.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::decision::{Reason, TraceStep};
+use crate::number::Decimal;
+use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
+use crate::request::{lookup, Request};
+use crate::state::{Fingerprint, LimitCheck, State};
+use crate::time::Millis;
+
+/// What evaluation concluded, before ids and the packet are made.
+#[derive(Debug)]
+pub struct Outcome {
+    pub reason: Reason,
+    pub passport: Option<usize>,
+    /// Index into the passport's permissions.
+    pub matched: Option<usize>,
+    /// The request's fingerprint, when the approval path computed it.
+    pub fingerprint: Option<Fingerprint>,
+    /// The denied approval (`approval_denied`).
+    pub approval_id: Option<String>,
+    /// The grant used (`approved`): id and end.
+    pub grant: Option<(String, Millis)>,
+    pub trace: Vec<TraceStep>,
+}
+
+impl Outcome {
+    fn new(reason: Reason, passport: Option<usize>, trace: Vec<TraceStep>) -> Outcome {
+        Outcome { reason, passport, matched: None, fingerprint: None, approval_id: None, grant: None, trace }
+    }
+}
+
+fn step(step: &'static str, permission: Option<&Permission>, result: &'static str, detail: impl Into<Cow<'static, str>>) -> TraceStep {
+    TraceStep { step, permission: permission.map(|p| p.id.clone()), result, detail: detail.into() }
+}
+
+/// Decides a valid request. `candidates` is scratch space reused across calls.
+pub fn evaluate(
+    policy: &Policy,
+    state: &mut State,
+    request: &Request,
+    now: Millis,
+    candidates: &mut Vec<u32>,
+    fingerprint: &mut dyn FnMut() -> Fingerprint,
+) -> Outcome {
+    let mut trace = Vec::with_capacity(8);
+
+    // 2. unknown_agent
+    let Some((passport_at, passport)) = policy.passport_for(&request.agent_id) else {
+        trace.push(step("passport", None, "missing", "no passport for this agent"));
+        return Outcome::new(Reason::UnknownAgent, None, trace);
+    };
+
+    // 3. passport_expired
+    if !passport.is_active(now) {
+        let why = if passport.revoked {
+            "the passport is revoked"
+        } else if passport.not_before.is_some_and(|t| now < t) {
+            "the passport is not valid yet"
+        } else {
+            "the passport has expired"
+        };
+        trace.push(step("passport", None, "inactive", why));
+        return Outcome::new(Reason::PassportExpired, Some(passport_at), trace);
+    }
+    trace.push(step("passport", None, "active", "checking the passport's permissions"));
+
+    // 4. collect matching permissions
+    passport.index.candidates(&request.action, request.vendor.as_deref(), candidates);
+    let mut blocks = Vec::new();
+    let mut approvals = Vec::new();
+    let mut allows = Vec::new();
+    let mut out_of_window = None;
+    for &at in candidates.iter() {
+        let at = at as usize;
+        let Some(p) = passport.permissions.get(at) else { continue };
+        if let Some(miss) = pattern_mismatch(p, request) {
+            trace.push(step("match", Some(p), "skipped", miss));
+            continue;
+        }
+        if let Some(failed) = p.when.iter().find(|c| !condition_holds(c, &request.params)) {
+            trace.push(step("match", Some(p), "skipped", format!("condition on `{}` does not hold", failed.path)));
+            continue;
+        }
+        if !p.in_window(now) {
+            trace.push(step("match", Some(p), "inactive", "outside its validity window"));
+            out_of_window.get_or_insert(at);
+            continue;
+        }
+        trace.push(step("match", Some(p), "matched", effect_name(p.effect)));
+        match p.effect {
+            Effect::Block => blocks.push(at),
+            Effect::RequireApproval => approvals.push(at),
+            Effect::Allow => allows.push(at),
+        }
+    }
+
+    // 5. blocked
+    if let Some(&first) = blocks.first() {
+        return decided(Reason::Blocked, passport_at, first, trace);
+    }
+
+    // 7. (checked before 6 only to know whether allow permissions failed their limits)
+    let mut allowed = None;
+    let mut over_limit = Vec::new();
+    if approvals.is_empty() {
+        for &at in &allows {
+            let Some(p) = passport.permissions.get(at) else { continue };
+            match state.check_limits(p, request.amount, now) {
+                LimitCheck::Holds => {
+                    allowed = Some(at);
+                    break;
+                }
+                LimitCheck::Fails(why) => {
+                    trace.push(step("limits", Some(p), "failed", why));
+                    if p.limits.as_ref().is_some_and(|l| l.over_limit_requires_approval) {
+                        over_limit.push(at);
+                    }
+                }
+            }
+        }
+    }
+
+    // 6. the approval path: approval_denied, approved, requires_approval
+    let approval_set = if !approvals.is_empty() {
+        approvals
+    } else if allowed.is_none() {
+        over_limit
+    } else {
+        Vec::new()
+    };
+    if !approval_set.is_empty() {
+        let fp = fingerprint();
+        for &at in &approval_set {
+            let Some(p) = passport.permissions.get(at) else { continue };
+            if let Some(id) = state.denial(&fp, &p.id, now) {
+                trace.push(step("approval", Some(p), "denied", "a person denied this request"));
+                let mut o = decided(Reason::ApprovalDenied, passport_at, at, trace);
+                o.approval_id = Some(id);
+                o.fingerprint = Some(fp);
+                return o;
+            }
+        }
+        for &at in &approval_set {
+            let Some(p) = passport.permissions.get(at) else { continue };
+            if let Some(grant) = state.use_grant(&fp, p, now) {
+                trace.push(step("approval", Some(p), "granted", "an active grant covers this request"));
+                if p.effect == Effect::Allow {
+                    state.charge(p, request.amount, now);
+                }
+                let mut o = decided(Reason::Approved, passport_at, at, trace);
+                o.grant = Some(grant);
+                o.fingerprint = Some(fp);
+                return o;
+            }
+        }
+        let first = approval_set.first().copied().unwrap_or(0);
+        trace.push(step("approval", passport.permissions.get(first), "required", "no grant covers this request; a person must approve"));
+        let mut o = decided(Reason::RequiresApproval, passport_at, first, trace);
+        o.fingerprint = Some(fp);
+        return o;
+    }
+
+    // 7. allowed, and charged in the same step
+    if let Some(at) = allowed {
+        if let Some(p) = passport.permissions.get(at) {
+            state.charge(p, request.amount, now);
+        }
+        return decided(Reason::Allowed, passport_at, at, trace);
+    }
+
+    // 8. limit_exceeded
+    if let Some(&first) = allows.first() {
+        return decided(Reason::LimitExceeded, passport_at, first, trace);
+    }
+
+    // 9. permission_expired
+    if let Some(at) = out_of_window {
+        return decided(Reason::PermissionExpired, passport_at, at, trace);
+    }
+
+    // 10. no_permission
+    trace.push(step("result", None, "none", "no permission matches"));
+    Outcome::new(Reason::NoPermission, Some(passport_at), trace)
+}
+
+fn decided(reason: Reason, passport: usize, at: usize, trace: Vec<TraceStep>) -> Outcome {
+    Outcome { reason, passport: Some(passport), matched: Some(at), fingerprint: None, approval_id: None, grant: None, trace }
+}
+
+fn effect_name(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Allow => "allow",
+        Effect::Block => "block",
+        Effect::RequireApproval => "require_approval",
+    }
+}
+
+/// Which pattern does not match, if any.
+fn pattern_mismatch(p: &Permission, r: &Request) -> Option<&'static str> {
+    if !p.actions.iter().any(|a| a.matches(&r.action)) {
+        return Some("action does not match");
+    }
+    if let Some(vendors) = &p.vendors {
+        if !vendors.iter().any(|v| v.matches(r.vendor.as_deref())) {
+            return Some("vendor does not match");
+        }
+    }
+    if let Some(resources) = &p.resources {
+        if !resources.iter().any(|g| g.matches(r.resource.as_deref())) {
+            return Some("resource does not match");
+        }
+    }
+    None
+}
+
+fn scalar_equals(want: &Scalar, got: &Value) -> bool {
+    match (want, got) {
+        (Scalar::Null, Value::Null) => true,
+        (Scalar::Bool(a), Value::Bool(b)) => a == b,
+        (Scalar::String(a), Value::String(b)) => a == b,
+        (Scalar::Number(a), Value::Number(b)) => Decimal::from_json(b).is_ok_and(|b| *a == b),
+        _ => false,
+    }
+}
+
+fn number(got: &Value) -> Option<Decimal> {
+    match got {
+        Value::Number(n) => Decimal::from_json(n).ok(),
+        _ => None,
+    }
+}
+
+pub fn condition_holds(c: &Condition, params: &serde_json::Map<String, Value>) -> bool {
+    let got = lookup(params, &c.path);
+    match &c.matcher {
+        Matcher::Equals(want) => got.is_some_and(|g| scalar_equals(want, g)),
+        Matcher::All(ops) => ops.iter().all(|op| op_holds(op, got)),
+    }
+}
+
+fn op_holds(op: &Op, got: Option<&Value>) -> bool {
+    let Some(got) = got else {
+        return matches!(op, Op::Exists(false));
+    };
+    match op {
+        Op::Exists(want) => *want,
+        Op::In(list) => list.iter().any(|s| scalar_equals(s, got)),
+        Op::NotIn(list) => !list.iter().any(|s| scalar_equals(s, got)),
+        Op::Ne(s) => !scalar_equals(s, got),
+        Op::Glob(pattern) => got.as_str().is_some_and(|s| crate::normalize::string_glob_match(pattern, s)),
+        Op::Lt(n) => number(got).is_some_and(|g| g < *n),
+        Op::Lte(n) => number(got).is_some_and(|g| g <= *n),
+        Op::Gt(n) => number(got).is_some_and(|g| g > *n),
+        Op::Gte(n) => number(got).is_some_and(|g| g >= *n),
+    }
+}

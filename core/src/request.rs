@@ -1,0 +1,223 @@
+//! The request: validated and normalized before any permission is looked at.
+
+use serde_json::{Map, Value};
+
+use crate::normalize;
+use crate::number::Decimal;
+
+pub const MAX_DEPTH: usize = 32;
+pub const MAX_VALUES: usize = 1024;
+pub const MAX_STRING_BYTES: usize = 8192;
+pub const MAX_ID_CHARS: usize = 128;
+
+/// A request that passed validation, in canonical form.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub agent_id: String,
+    pub action: String,
+    pub vendor: Option<String>,
+    pub resource: Option<String>,
+    pub params: Map<String, Value>,
+    pub request_id: Option<String>,
+    pub amount: Option<Decimal>,
+}
+
+/// Why a request was refused, with the fields that could be echoed.
+#[derive(Clone, Debug, Default)]
+pub struct Rejection {
+    pub message: String,
+    pub agent_id: Option<String>,
+    pub action: Option<String>,
+    pub vendor: Option<String>,
+    pub resource: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Rejection {
+    /// A rejection that echoes nothing (the input could not even be read as an object).
+    pub fn bare(message: impl Into<String>) -> Rejection {
+        Rejection { message: message.into(), ..Rejection::default() }
+    }
+}
+
+const KNOWN: &[&str] = &["agentId", "action", "vendor", "resource", "params", "requestId"];
+
+pub fn is_valid_request_id(id: &str) -> bool {
+    crate::policy::is_valid_id(id)
+}
+
+fn echo(map: &Map<String, Value>, key: &str) -> Option<String> {
+    match map.get(key) {
+        Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn quote(s: &str) -> String {
+    let shown: String = s.chars().take(60).flat_map(char::escape_default).collect();
+    if s.chars().count() > 60 {
+        format!("`{shown}...`")
+    } else {
+        format!("`{shown}`")
+    }
+}
+
+/// Validates and normalizes a request value. (The rejection is large, but it is the rare path.)
+#[allow(clippy::result_large_err)]
+pub fn parse(value: &Value) -> Result<Request, Rejection> {
+    let Value::Object(map) = value else {
+        return Err(Rejection::bare("the request must be an object with agentId and action"));
+    };
+    let reject = |message: String| Rejection {
+        message,
+        agent_id: echo(map, "agentId"),
+        action: echo(map, "action"),
+        vendor: echo(map, "vendor"),
+        resource: echo(map, "resource"),
+        request_id: echo(map, "requestId").filter(|id| is_valid_request_id(id)),
+    };
+    if let Some(key) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(reject(format!(
+            "unknown request field {}; known fields: {}",
+            quote(key),
+            KNOWN.join(", ")
+        )));
+    }
+    let request_id = match map.get("requestId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if is_valid_request_id(id) => Some(id.clone()),
+        Some(other) => {
+            return Err(reject(format!(
+                "`requestId` {} must match [A-Za-z0-9_.:-]{{1,128}}",
+                quote(&other.to_string())
+            )))
+        }
+    };
+    let agent_id = match map.get("agentId") {
+        Some(Value::String(s)) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
+        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
+            return Err(reject("`agentId` is longer than 128 characters".into()))
+        }
+        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+            return Err(reject("`agentId` contains a control character".into()))
+        }
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => return Err(reject("`agentId` is required".into())),
+        Some(_) => return Err(reject("`agentId` must be a string".into())),
+    };
+    let action = match map.get("action") {
+        Some(Value::String(s)) => normalize::action(s, false)
+            .map_err(|why| reject(format!("`action` {} {why}", quote(s))))?,
+        None | Some(Value::Null) => return Err(reject("`action` is required".into())),
+        Some(_) => return Err(reject("`action` must be a string".into())),
+    };
+    let vendor = match map.get("vendor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            normalize::vendor(s).map_err(|why| reject(format!("`vendor` {} {why}", quote(s))))?,
+        ),
+        Some(_) => return Err(reject("`vendor` must be a host name string or null".into())),
+    };
+    let resource = match map.get("resource") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            normalize::resource(s, false)
+                .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?,
+        ),
+        Some(_) => return Err(reject("`resource` must be a path string or null".into())),
+    };
+    let params = match map.get("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(p)) => p.clone(),
+        Some(_) => return Err(reject("`params` must be an object".into())),
+    };
+    check_params(&params).map_err(&reject)?;
+    let amount = match params.get("amount") {
+        None => None,
+        Some(Value::Number(n)) => match Decimal::from_json(n) {
+            Ok(d) if d.is_negative() => {
+                return Err(reject(format!("`params.amount` `{n}` must be >= 0")))
+            }
+            Ok(d) => Some(d),
+            Err(e) => return Err(reject(format!("`params.amount` `{n}` {}", e.explain()))),
+        },
+        Some(other) => {
+            return Err(reject(format!(
+                "`params.amount` must be a number >= 0, got {}",
+                quote(&other.to_string())
+            )))
+        }
+    };
+    Ok(Request { agent_id, action, vendor, resource, params, request_id, amount })
+}
+
+/// Depth, count, string length and number rules over params, with an explicit stack.
+/// Error messages name the innermost key (`params...key`); paths are not built on the hot path.
+fn check_params(params: &Map<String, Value>) -> Result<(), String> {
+    let mut stack: Vec<(&Value, usize, &str)> = Vec::with_capacity(params.len() + 4);
+    let mut count = 1usize;
+    for (k, v) in params {
+        check_key(k, "params")?;
+        stack.push((v, 2, k.as_str()));
+    }
+    while let Some((value, depth, key)) = stack.pop() {
+        count += 1;
+        if count > MAX_VALUES {
+            return Err(format!("`params` holds more than {MAX_VALUES} values"));
+        }
+        if depth > MAX_DEPTH {
+            return Err(format!("`params` is nested deeper than {MAX_DEPTH} levels"));
+        }
+        let at = if depth == 2 { "params." } else { "params...." };
+        match value {
+            Value::String(s) if s.len() > MAX_STRING_BYTES => {
+                return Err(format!("`{at}{key}` is a string longer than 8 KiB"))
+            }
+            Value::Number(n) => {
+                if let Err(e) = Decimal::from_json(n) {
+                    return Err(format!("`{at}{key}` `{n}` {}", e.explain()));
+                }
+            }
+            Value::Array(items) => {
+                if count + items.len() > MAX_VALUES {
+                    return Err(format!("`params` holds more than {MAX_VALUES} values"));
+                }
+                stack.extend(items.iter().map(|item| (item, depth + 1, key)));
+            }
+            Value::Object(map) => {
+                if count + map.len() > MAX_VALUES {
+                    return Err(format!("`params` holds more than {MAX_VALUES} values"));
+                }
+                for (k, v) in map {
+                    check_key(k, key)?;
+                    stack.push((v, depth + 1, k.as_str()));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_key(key: &str, at: &str) -> Result<(), String> {
+    if key.len() > MAX_STRING_BYTES {
+        return Err(format!("a key in `{at}` is longer than 8 KiB"));
+    }
+    Ok(())
+}
+
+/// Looks a condition path up in params: first as a literal key, then as a dotted path.
+pub fn lookup<'p>(params: &'p Map<String, Value>, path: &str) -> Option<&'p Value> {
+    if let Some(v) = params.get(path) {
+        return Some(v);
+    }
+    if !path.contains('.') {
+        return None;
+    }
+    let mut parts = path.split('.');
+    let mut current = params.get(parts.next()?)?;
+    for part in parts {
+        current = current.as_object()?.get(part)?;
+    }
+    Some(current)
+}
