@@ -158,7 +158,13 @@ pub fn verify_chain(records: &[Value]) -> ChainReport {
         expected_prev = Some(hash.to_string());
         expected_seq = Some(seq + 1);
     }
-    ChainReport { ok: true, records: records.len(), first_broken: None, first_broken_seq: None, problem: None }
+    ChainReport {
+        ok: true,
+        records: records.len(),
+        first_broken: None,
+        first_broken_seq: None,
+        problem: None,
+    }
 }
 
 /// The in-memory log: a bounded window of recent records, chained lazily.
@@ -231,7 +237,9 @@ impl AuditLog {
 
     /// The last `count` records (those the last `chain_pending` chained).
     pub fn recent(&self, count: usize) -> impl Iterator<Item = &AuditRecord> {
-        self.records.iter().skip(self.records.len().saturating_sub(count))
+        self.records
+            .iter()
+            .skip(self.records.len().saturating_sub(count))
     }
 
     pub fn records(&mut self) -> Vec<AuditRecord> {
@@ -250,9 +258,18 @@ impl AuditLog {
 
     /// Restores from `export()` output after checking the chain.
     pub fn restore(value: &Value, capacity: usize) -> Result<AuditLog, String> {
-        let next_seq = value.get("nextSeq").and_then(Value::as_u64).ok_or("`audit.nextSeq` is missing")?;
-        let last_hash = value.get("lastHash").and_then(Value::as_str).ok_or("`audit.lastHash` is missing")?;
-        let list = value.get("records").and_then(Value::as_array).ok_or("`audit.records` is missing")?;
+        let next_seq = value
+            .get("nextSeq")
+            .and_then(Value::as_u64)
+            .ok_or("`audit.nextSeq` is missing")?;
+        let last_hash = value
+            .get("lastHash")
+            .and_then(Value::as_str)
+            .ok_or("`audit.lastHash` is missing")?;
+        let list = value
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or("`audit.records` is missing")?;
         let report = verify_chain(list);
         if !report.ok {
             return Err(format!(
@@ -263,14 +280,22 @@ impl AuditLog {
         }
         let mut records = VecDeque::with_capacity(list.len());
         for v in list {
-            records.push_back(record_from_value(v).ok_or("an audit record in the state is malformed")?);
+            records.push_back(
+                record_from_value(v).ok_or("an audit record in the state is malformed")?,
+            );
         }
         if let Some(last) = records.back() {
             if last.hash != last_hash || last.seq + 1 != next_seq {
                 return Err("the audit chain's head does not match its last record".into());
             }
         }
-        let mut log = AuditLog { chained: records.len(), records, last_hash: last_hash.to_string(), next_seq, capacity: capacity.max(1) };
+        let mut log = AuditLog {
+            chained: records.len(),
+            records,
+            last_hash: last_hash.to_string(),
+            next_seq,
+            capacity: capacity.max(1),
+        };
         while log.records.len() > log.capacity {
             log.records.pop_front();
             log.chained -= 1;
@@ -287,18 +312,27 @@ fn static_str(v: Option<&str>, allowed: &[&'static str]) -> Option<&'static str>
 /// Reads a record back from JSON (state restore).
 pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let reasons: Vec<&'static str> = crate::decision::Reason::ALL.iter().map(|r| r.as_str()).collect();
+    let reasons: Vec<&'static str> = crate::decision::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
     Some(AuditRecord {
         seq: v.get("seq")?.as_u64()?,
         time: crate::time::parse_rfc3339(v.get("time")?.as_str()?)?,
-        event: static_str(v.get("event")?.as_str(), &["decision", "approval.granted", "approval.denied"])?,
+        event: static_str(
+            v.get("event")?.as_str(),
+            &["decision", "approval.granted", "approval.denied"],
+        )?,
         request_id: s("requestId"),
         agent_id: s("agentId"),
         action: s("action"),
         vendor: s("vendor"),
         resource: s("resource"),
         params: v.get("params").and_then(Value::as_object).cloned(),
-        decision: static_str(v.get("decision").and_then(Value::as_str), &["allowed", "denied", "approval_required"]),
+        decision: static_str(
+            v.get("decision").and_then(Value::as_str),
+            &["allowed", "denied", "approval_required"],
+        ),
         reason: static_str(v.get("reason").and_then(Value::as_str), &reasons),
         matched_permission: s("matchedPermission").map(|p| Arc::from(p.as_str())),
         approval_id: s("approvalId"),

@@ -52,7 +52,11 @@ impl Relabel {
                 if let Some(Value::String(id)) = map.get(key) {
                     let prefix = id.split('_').next().unwrap_or("id").to_string();
                     let n = self.seen.len() + 1;
-                    let label = self.seen.entry(id.clone()).or_insert_with(|| format!("{prefix}#{n}")).clone();
+                    let label = self
+                        .seen
+                        .entry(id.clone())
+                        .or_insert_with(|| format!("{prefix}#{n}"))
+                        .clone();
                     map.insert(key.into(), Value::String(label));
                 }
             }
@@ -70,19 +74,40 @@ fn duration_or_millis(v: &Value) -> Option<Millis> {
 
 /// Runs every case of one file.
 pub fn run_file(file: &Value) -> FileReport {
-    let policies = file.get("policies").and_then(Value::as_object).cloned().unwrap_or_default();
-    let cases = file.get("cases").and_then(Value::as_array).cloned().unwrap_or_default();
-    FileReport { cases: cases.iter().map(|c| run_case(c, &policies)).collect() }
+    let policies = file
+        .get("policies")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let cases = file
+        .get("cases")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    FileReport {
+        cases: cases.iter().map(|c| run_case(c, &policies)).collect(),
+    }
 }
 
 fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
-    let name = case.get("name").and_then(Value::as_str).unwrap_or("(unnamed)").to_string();
-    let mut report = CaseReport { name, passed: false, failures: Vec::new(), packets: Vec::new() };
+    let name = case
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)")
+        .to_string();
+    let mut report = CaseReport {
+        name,
+        passed: false,
+        failures: Vec::new(),
+        packets: Vec::new(),
+    };
     let policy = match case.get("policy") {
         Some(Value::String(reference)) => match policies.get(reference) {
             Some(p) => p.clone(),
             None => {
-                report.failures.push(format!("policy `{reference}` is not in this file's policies"));
+                report.failures.push(format!(
+                    "policy `{reference}` is not in this file's policies"
+                ));
                 return report;
             }
         },
@@ -97,7 +122,11 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
         report.passed = report.failures.is_empty();
         return report;
     }
-    let mut now = match case.get("now").and_then(Value::as_str).and_then(parse_rfc3339) {
+    let mut now = match case
+        .get("now")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339)
+    {
         Some(t) => t,
         None => parse_rfc3339(DEFAULT_NOW).unwrap_or(0),
     };
@@ -106,21 +135,34 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
         .and_then(|o| o.get("auditCapacity"))
         .and_then(Value::as_u64)
         .map_or(crate::audit::DEFAULT_CAPACITY, |c| c as usize);
-    let options = EngineOptions { audit_capacity: capacity };
+    let options = EngineOptions {
+        audit_capacity: capacity,
+    };
     let mut engine = match Engine::from_value(&policy, options.clone()) {
         Ok(e) => e,
         Err(e) => {
-            report.failures.push(format!("the policy was rejected: {e}"));
+            report
+                .failures
+                .push(format!("the policy was rejected: {e}"));
             return report;
         }
     };
     let mut last_approval: Option<String> = None;
     let mut relabel = Relabel::default();
-    let steps = case.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
+    let steps = case
+        .get("steps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for (i, step) in steps.iter().enumerate() {
-        let fail = |failures: &mut Vec<String>, what: String| failures.push(format!("step {i}: {what}"));
+        let fail =
+            |failures: &mut Vec<String>, what: String| failures.push(format!("step {i}: {what}"));
         let expect = step.get("expect").cloned().unwrap_or(Value::Null);
-        let step_now = step.get("now").and_then(Value::as_str).and_then(parse_rfc3339).unwrap_or(now);
+        let step_now = step
+            .get("now")
+            .and_then(Value::as_str)
+            .and_then(parse_rfc3339)
+            .unwrap_or(now);
         if let Some(request) = step.get("verify").or_else(|| step.get("verifyOnce")) {
             let packet = if step.get("verify").is_some() {
                 engine.verify(request, step_now).to_value()
@@ -134,11 +176,19 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 }
             };
             let given = request.get("requestId").is_some_and(Value::is_string);
-            check_packet(&packet, &expect, request, &mut last_approval, &mut |w| fail(&mut report.failures, w));
+            check_packet(&packet, &expect, request, &mut last_approval, &mut |w| {
+                fail(&mut report.failures, w)
+            });
             report.packets.push(relabel.packet(&packet, given));
         } else if let Some(text) = step.get("verifyJson").and_then(Value::as_str) {
             let packet = engine.verify_json(text, step_now).to_value();
-            check_packet(&packet, &expect, &Value::Null, &mut last_approval, &mut |w| fail(&mut report.failures, w));
+            check_packet(
+                &packet,
+                &expect,
+                &Value::Null,
+                &mut last_approval,
+                &mut |w| fail(&mut report.failures, w),
+            );
             report.packets.push(relabel.packet(&packet, false));
         } else if let Some(d) = step.get("advance") {
             match duration_or_millis(d) {
@@ -166,7 +216,10 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 Err(e) => json!({"error": e.code}),
             };
             if !expect.is_null() && got != expect {
-                fail(&mut report.failures, format!("expected {expect}, got {got} ({result:?})"));
+                fail(
+                    &mut report.failures,
+                    format!("expected {expect}, got {got} ({result:?})"),
+                );
             }
         } else if step.get("exportRestore").is_some() {
             let exported = engine.export_state();
@@ -177,28 +230,46 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                     Ok(()) => engine = fresh,
                     Err(e) => fail(&mut report.failures, format!("restore failed: {e}")),
                 },
-                Err(e) => fail(&mut report.failures, format!("rebuilding the engine failed: {e}")),
+                Err(e) => fail(
+                    &mut report.failures,
+                    format!("rebuilding the engine failed: {e}"),
+                ),
             }
         } else if let Some(n) = step.get("pendingApprovals") {
-            let got = engine.pending_approvals(step_now).as_array().map_or(0, Vec::len);
+            let got = engine
+                .pending_approvals(step_now)
+                .as_array()
+                .map_or(0, Vec::len);
             if Some(got as u64) != n.as_u64() {
-                fail(&mut report.failures, format!("expected {n} pending approvals, got {got}"));
+                fail(
+                    &mut report.failures,
+                    format!("expected {n} pending approvals, got {got}"),
+                );
             }
         } else if let Some(n) = step.get("grants") {
             let got = engine.grants(step_now).as_array().map_or(0, Vec::len);
             if Some(got as u64) != n.as_u64() {
-                fail(&mut report.failures, format!("expected {n} active grants, got {got}"));
+                fail(
+                    &mut report.failures,
+                    format!("expected {n} active grants, got {got}"),
+                );
             }
         } else if let Some(want) = step.get("auditVerify") {
             let log = engine.audit_log_value();
             let records = log.as_array().cloned().unwrap_or_default();
             let r = verify_chain(&records);
             if Some(r.ok) != want.get("ok").and_then(Value::as_bool) {
-                fail(&mut report.failures, format!("audit verify: expected {want}, got {r:?}"));
+                fail(
+                    &mut report.failures,
+                    format!("audit verify: expected {want}, got {r:?}"),
+                );
             }
             if let Some(n) = want.get("records").and_then(Value::as_u64) {
                 if records.len() as u64 != n {
-                    fail(&mut report.failures, format!("audit has {} records, expected {n}", records.len()));
+                    fail(
+                        &mut report.failures,
+                        format!("audit has {} records, expected {n}", records.len()),
+                    );
                 }
             }
         } else if let Some(t) = step.get("auditTamper") {
@@ -212,28 +283,57 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
             let got = json!({"ok": r.ok, "firstBroken": r.first_broken});
             let want_ok = expect.get("ok").and_then(Value::as_bool);
             let want_at = expect.get("firstBroken");
-            if Some(r.ok) != want_ok || want_at.is_some_and(|w| w.as_u64() != r.first_broken.map(|b| b as u64)) {
-                fail(&mut report.failures, format!("tampered audit: expected {expect}, got {got}"));
+            if Some(r.ok) != want_ok
+                || want_at.is_some_and(|w| w.as_u64() != r.first_broken.map(|b| b as u64))
+            {
+                fail(
+                    &mut report.failures,
+                    format!("tampered audit: expected {expect}, got {got}"),
+                );
             }
         } else if let Some(w) = step.get("webhookSign") {
-            let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let s = |k: &str| {
+                w.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let ts = w.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
             let got = webhook::sign(&s("secret"), &s("id"), ts, s("body").as_bytes());
             let want = expect.get("signature").and_then(Value::as_str);
             if got.as_deref().ok() != want {
-                fail(&mut report.failures, format!("signature: expected {want:?}, got {got:?}"));
+                fail(
+                    &mut report.failures,
+                    format!("signature: expected {want:?}, got {got:?}"),
+                );
             }
         } else if let Some(w) = step.get("webhookVerify") {
-            let s = |k: &str| w.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let s = |k: &str| {
+                w.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
             let ts = match w.get("timestamp") {
                 Some(Value::Number(n)) => n.to_string(),
                 Some(Value::String(t)) => t.clone(),
                 _ => String::new(),
             };
             let now_s = w.get("now").and_then(Value::as_i64).unwrap_or(0);
-            let ok = webhook::verify(&s("secret"), &s("id"), &ts, s("body").as_bytes(), &s("signature"), now_s).is_ok();
+            let ok = webhook::verify(
+                &s("secret"),
+                &s("id"),
+                &ts,
+                s("body").as_bytes(),
+                &s("signature"),
+                now_s,
+            )
+            .is_ok();
             if Some(ok) != expect.get("ok").and_then(Value::as_bool) {
-                fail(&mut report.failures, format!("webhook verify: expected {expect}, got ok={ok}"));
+                fail(
+                    &mut report.failures,
+                    format!("webhook verify: expected {expect}, got ok={ok}"),
+                );
             }
         } else {
             fail(&mut report.failures, format!("unknown step {step}"));
@@ -251,17 +351,26 @@ fn check_packet(
     fail: &mut dyn FnMut(String),
 ) {
     let get = |k: &str| packet.get(k).cloned().unwrap_or(Value::Null);
-    for key in ["decision", "reason", "matchedPermission", "activePermissions"] {
+    for key in [
+        "decision",
+        "reason",
+        "matchedPermission",
+        "activePermissions",
+    ] {
         if let Some(want) = expect.get(key) {
             if get(key) != *want {
-                fail(format!("`{key}`: expected {want}, got {} ({})", get(key), get("message")));
+                fail(format!(
+                    "`{key}`: expected {want}, got {} ({})",
+                    get(key),
+                    get("message")
+                ));
             }
         }
     }
     if get("allowed") != json!(get("decision") == json!("allowed")) {
         fail("`allowed` disagrees with `decision`".into());
     }
-    if !get("trace").as_array().is_some_and(|t| !t.is_empty()) {
+    if get("trace").as_array().is_none_or(|t| t.is_empty()) {
         fail("`trace` is empty".into());
     }
     if let Some(id) = request.get("requestId").and_then(Value::as_str) {
@@ -274,17 +383,23 @@ fn check_packet(
         let got = get(key);
         match expect.get(key) {
             None => {}
-            Some(Value::Bool(true)) if got.is_null() => fail(format!("`{key}`: expected an id, got null")),
-            Some(Value::Bool(false)) if !got.is_null() => fail(format!("`{key}`: expected null, got {got}")),
-            Some(Value::String(s)) if s == "same" => {
-                if got.as_str() != last_approval.as_deref() || got.is_null() {
-                    fail(format!("`{key}`: expected the same id as before ({last_approval:?}), got {got}"));
-                }
+            Some(Value::Bool(true)) if got.is_null() => {
+                fail(format!("`{key}`: expected an id, got null"))
             }
-            Some(Value::String(s)) if s == "new" => {
-                if got.is_null() || got.as_str() == last_approval.as_deref() {
-                    fail(format!("`{key}`: expected a new id, got {got}"));
-                }
+            Some(Value::Bool(false)) if !got.is_null() => {
+                fail(format!("`{key}`: expected null, got {got}"))
+            }
+            Some(Value::String(s))
+                if s == "same" && (got.as_str() != last_approval.as_deref() || got.is_null()) =>
+            {
+                fail(format!(
+                    "`{key}`: expected the same id as before ({last_approval:?}), got {got}"
+                ));
+            }
+            Some(Value::String(s))
+                if s == "new" && (got.is_null() || got.as_str() == last_approval.as_deref()) =>
+            {
+                fail(format!("`{key}`: expected a new id, got {got}"));
             }
             _ => {}
         }
@@ -306,7 +421,11 @@ fn check_policy_errors(policy: &Value, expected: &[Value], failures: &mut Vec<St
         if !problems.iter().any(|p| p.path == path && p.code == code) {
             failures.push(format!(
                 "missing problem {code} at `{path}`; got: {}",
-                problems.iter().map(|p| format!("{} at `{}`", p.code, p.path)).collect::<Vec<_>>().join(", ")
+                problems
+                    .iter()
+                    .map(|p| format!("{} at `{}`", p.code, p.path))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -315,19 +434,32 @@ fn check_policy_errors(policy: &Value, expected: &[Value], failures: &mut Vec<St
             "expected {} problems, got {}: {}",
             expected.len(),
             problems.len(),
-            problems.iter().map(|p| format!("{} at `{}`", p.code, p.path)).collect::<Vec<_>>().join(", ")
+            problems
+                .iter()
+                .map(|p| format!("{} at `{}`", p.code, p.path))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
 }
 
 fn tamper(records: &mut Vec<Value>, t: &Value) -> Result<(), String> {
-    let index = t.get("index").and_then(Value::as_u64).ok_or("tamper needs an index")? as usize;
+    let index = t
+        .get("index")
+        .and_then(Value::as_u64)
+        .ok_or("tamper needs an index")? as usize;
     if index >= records.len() {
-        return Err(format!("tamper index {index} is past the {} records", records.len()));
+        return Err(format!(
+            "tamper index {index} is past the {} records",
+            records.len()
+        ));
     }
     match t.get("op").and_then(Value::as_str) {
         Some("edit") => {
-            let field = t.get("field").and_then(Value::as_str).ok_or("edit needs a field")?;
+            let field = t
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or("edit needs a field")?;
             let value = t.get("value").cloned().unwrap_or(Value::Null);
             if let Some(Value::Object(m)) = records.get_mut(index) {
                 m.insert(field.to_string(), value);

@@ -140,13 +140,17 @@ impl Decision {
         match self.reason {
             Reason::InvalidRequest => format!(
                 "Invalid request: {}",
-                self.problem.as_deref().unwrap_or("the request could not be read")
+                self.problem
+                    .as_deref()
+                    .unwrap_or("the request could not be read")
             ),
             Reason::UnknownAgent => format!(
                 "No passport for agent `{}`.",
                 self.agent_id.as_deref().unwrap_or("")
             ),
-            Reason::PassportExpired => "The agent's passport is expired, not yet valid, or revoked.".into(),
+            Reason::PassportExpired => {
+                "The agent's passport is expired, not yet valid, or revoked.".into()
+            }
             Reason::Blocked => by("is blocked"),
             Reason::ApprovalDenied => by("was denied by a person"),
             Reason::Approved => by("is allowed by an approved grant"),

@@ -29,7 +29,9 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { audit_capacity: DEFAULT_CAPACITY }
+        EngineOptions {
+            audit_capacity: DEFAULT_CAPACITY,
+        }
     }
 }
 
@@ -47,7 +49,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("passports", &self.policy.passports.len()).finish()
+        f.debug_struct("Engine")
+            .field("passports", &self.policy.passports.len())
+            .finish()
     }
 }
 
@@ -114,7 +118,10 @@ impl Engine {
     pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
         match serde_json::from_str::<Value>(request) {
             Ok(v) => self.verify(&v, now),
-            Err(e) => self.reject(Rejection::bare(format!("the request is not valid JSON: {e}")), now),
+            Err(e) => self.reject(
+                Rejection::bare(format!("the request is not valid JSON: {e}")),
+                now,
+            ),
         }
     }
 
@@ -167,10 +174,19 @@ impl Engine {
     fn decide(&mut self, r: Request, now: Millis) -> Decision {
         let outcome: Outcome = {
             let r = &r;
-            evaluate(&self.policy, &mut self.state, r, now, &mut self.scratch, &mut || fingerprint(r))
+            evaluate(
+                &self.policy,
+                &mut self.state,
+                r,
+                now,
+                &mut self.scratch,
+                &mut || fingerprint(r),
+            )
         };
         let passport = outcome.passport.and_then(|i| self.policy.passports.get(i));
-        let permission = passport.zip(outcome.matched).and_then(|(p, m)| p.permissions.get(m));
+        let permission = passport
+            .zip(outcome.matched)
+            .and_then(|(p, m)| p.permissions.get(m));
         let request_id = match &r.request_id {
             Some(id) => id.clone(),
             None => match self.ids.make("req_") {
@@ -211,7 +227,13 @@ impl Engine {
             vendor: r.vendor,
             resource: r.resource,
             passport_id: passport.map(|p| p.id.clone()),
-            active_permissions: passport.map(|p| if p.is_active(now) { p.active_permissions(now) } else { 0 }),
+            active_permissions: passport.map(|p| {
+                if p.is_active(now) {
+                    p.active_permissions(now)
+                } else {
+                    0
+                }
+            }),
             matched_permission: permission.map(|p| p.id.clone()),
             approval_id,
             grant_id,
@@ -224,7 +246,12 @@ impl Engine {
         decision
     }
 
-    fn record(&mut self, d: &Decision, params: Option<serde_json::Map<String, Value>>, now: Millis) {
+    fn record(
+        &mut self,
+        d: &Decision,
+        params: Option<serde_json::Map<String, Value>>,
+        now: Millis,
+    ) {
         if self.stateless {
             return;
         }
@@ -267,14 +294,25 @@ impl Engine {
     }
 
     /// Approves a pending approval, opening a grant. `ttl` overrides the permission's grantTtl.
-    pub fn approve(&mut self, approval_id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError> {
+    pub fn approve(
+        &mut self,
+        approval_id: &str,
+        ttl: Option<&Value>,
+        now: Millis,
+    ) -> Result<Value, ApiError> {
         let ttl = match ttl {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_duration(v).ok_or_else(|| {
-                ApiError::new("bad_duration", format!("`{v}` is not a duration"), "write a positive duration like `30m`, `2h` or whole seconds")
+                ApiError::new(
+                    "bad_duration",
+                    format!("`{v}` is not a duration"),
+                    "write a positive duration like `30m`, `2h` or whole seconds",
+                )
             })?),
         };
-        let (approval, grant) = self.state.approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
+        let (approval, grant) =
+            self.state
+                .approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
         self.append(AuditRecord {
             seq: 0,
             time: now,
@@ -325,7 +363,13 @@ impl Engine {
     }
 
     pub fn grants(&self, now: Millis) -> Value {
-        Value::Array(self.state.active_grants(now).iter().map(grant_value).collect())
+        Value::Array(
+            self.state
+                .active_grants(now)
+                .iter()
+                .map(grant_value)
+                .collect(),
+        )
     }
 
     /// The in-memory window of the audit chain, oldest first.
@@ -355,12 +399,22 @@ impl Engine {
 
     /// Restores state exported by `export_state` (of this or an earlier engine of the policy).
     pub fn restore(&mut self, state: &Value) -> Result<(), ApiError> {
-        let bad = |why: String| ApiError::new("bad_state", why, "pass the exact value exportState() returned");
+        let bad = |why: String| {
+            ApiError::new(
+                "bad_state",
+                why,
+                "pass the exact value exportState() returned",
+            )
+        };
         if state.get("version").and_then(Value::as_u64) != Some(1) {
             return Err(bad("unsupported state version".into()));
         }
-        let inner = state.get("state").ok_or_else(|| bad("`state` is missing".into()))?;
-        let audit = state.get("audit").ok_or_else(|| bad("`audit` is missing".into()))?;
+        let inner = state
+            .get("state")
+            .ok_or_else(|| bad("`state` is missing".into()))?;
+        let audit = state
+            .get("audit")
+            .ok_or_else(|| bad("`audit` is missing".into()))?;
         let restored = State::restore(inner, &self.policy).map_err(bad)?;
         let log = AuditLog::restore(audit, self.options.audit_capacity).map_err(bad)?;
         self.state = restored;

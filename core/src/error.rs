@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &'static str, message: String, hint: &str) -> ApiError {
-        ApiError { code, message, hint: hint.to_string() }
+        ApiError {
+            code,
+            message,
+            hint: hint.to_string(),
+        }
     }
 
     pub fn no_randomness() -> ApiError {

@@ -30,12 +30,30 @@ pub struct Outcome {
 
 impl Outcome {
     fn new(reason: Reason, passport: Option<usize>, trace: Vec<TraceStep>) -> Outcome {
-        Outcome { reason, passport, matched: None, fingerprint: None, approval_id: None, grant: None, trace }
+        Outcome {
+            reason,
+            passport,
+            matched: None,
+            fingerprint: None,
+            approval_id: None,
+            grant: None,
+            trace,
+        }
     }
 }
 
-fn step(step: &'static str, permission: Option<&Permission>, result: &'static str, detail: impl Into<Cow<'static, str>>) -> TraceStep {
-    TraceStep { step, permission: permission.map(|p| p.id.clone()), result, detail: detail.into() }
+fn step(
+    step: &'static str,
+    permission: Option<&Permission>,
+    result: &'static str,
+    detail: impl Into<Cow<'static, str>>,
+) -> TraceStep {
+    TraceStep {
+        step,
+        permission: permission.map(|p| p.id.clone()),
+        result,
+        detail: detail.into(),
+    }
 }
 
 /// Decides a valid request. `candidates` is scratch space reused across calls.
@@ -51,7 +69,12 @@ pub fn evaluate(
 
     // 2. unknown_agent
     let Some((passport_at, passport)) = policy.passport_for(&request.agent_id) else {
-        trace.push(step("passport", None, "missing", "no passport for this agent"));
+        trace.push(step(
+            "passport",
+            None,
+            "missing",
+            "no passport for this agent",
+        ));
         return Outcome::new(Reason::UnknownAgent, None, trace);
     };
 
@@ -67,27 +90,46 @@ pub fn evaluate(
         trace.push(step("passport", None, "inactive", why));
         return Outcome::new(Reason::PassportExpired, Some(passport_at), trace);
     }
-    trace.push(step("passport", None, "active", "checking the passport's permissions"));
+    trace.push(step(
+        "passport",
+        None,
+        "active",
+        "checking the passport's permissions",
+    ));
 
     // 4. collect matching permissions
-    passport.index.candidates(&request.action, request.vendor.as_deref(), candidates);
+    passport
+        .index
+        .candidates(&request.action, request.vendor.as_deref(), candidates);
     let mut blocks = Vec::new();
     let mut approvals = Vec::new();
     let mut allows = Vec::new();
     let mut out_of_window = None;
     for &at in candidates.iter() {
         let at = at as usize;
-        let Some(p) = passport.permissions.get(at) else { continue };
+        let Some(p) = passport.permissions.get(at) else {
+            continue;
+        };
         if let Some(miss) = pattern_mismatch(p, request) {
             trace.push(step("match", Some(p), "skipped", miss));
             continue;
         }
         if let Some(failed) = p.when.iter().find(|c| !condition_holds(c, &request.params)) {
-            trace.push(step("match", Some(p), "skipped", format!("condition on `{}` does not hold", failed.path)));
+            trace.push(step(
+                "match",
+                Some(p),
+                "skipped",
+                format!("condition on `{}` does not hold", failed.path),
+            ));
             continue;
         }
         if !p.in_window(now) {
-            trace.push(step("match", Some(p), "inactive", "outside its validity window"));
+            trace.push(step(
+                "match",
+                Some(p),
+                "inactive",
+                "outside its validity window",
+            ));
             out_of_window.get_or_insert(at);
             continue;
         }
@@ -109,7 +151,9 @@ pub fn evaluate(
     let mut over_limit = Vec::new();
     if approvals.is_empty() {
         for &at in &allows {
-            let Some(p) = passport.permissions.get(at) else { continue };
+            let Some(p) = passport.permissions.get(at) else {
+                continue;
+            };
             match state.check_limits(p, request.amount, now) {
                 LimitCheck::Holds => {
                     allowed = Some(at);
@@ -117,7 +161,10 @@ pub fn evaluate(
                 }
                 LimitCheck::Fails(why) => {
                     trace.push(step("limits", Some(p), "failed", why));
-                    if p.limits.as_ref().is_some_and(|l| l.over_limit_requires_approval) {
+                    if p.limits
+                        .as_ref()
+                        .is_some_and(|l| l.over_limit_requires_approval)
+                    {
                         over_limit.push(at);
                     }
                 }
@@ -136,9 +183,16 @@ pub fn evaluate(
     if !approval_set.is_empty() {
         let fp = fingerprint();
         for &at in &approval_set {
-            let Some(p) = passport.permissions.get(at) else { continue };
+            let Some(p) = passport.permissions.get(at) else {
+                continue;
+            };
             if let Some(id) = state.denial(&fp, &p.id, now) {
-                trace.push(step("approval", Some(p), "denied", "a person denied this request"));
+                trace.push(step(
+                    "approval",
+                    Some(p),
+                    "denied",
+                    "a person denied this request",
+                ));
                 let mut o = decided(Reason::ApprovalDenied, passport_at, at, trace);
                 o.approval_id = Some(id);
                 o.fingerprint = Some(fp);
@@ -146,9 +200,16 @@ pub fn evaluate(
             }
         }
         for &at in &approval_set {
-            let Some(p) = passport.permissions.get(at) else { continue };
+            let Some(p) = passport.permissions.get(at) else {
+                continue;
+            };
             if let Some(grant) = state.use_grant(&fp, p, now) {
-                trace.push(step("approval", Some(p), "granted", "an active grant covers this request"));
+                trace.push(step(
+                    "approval",
+                    Some(p),
+                    "granted",
+                    "an active grant covers this request",
+                ));
                 if p.effect == Effect::Allow {
                     state.charge(p, request.amount, now);
                 }
@@ -159,7 +220,12 @@ pub fn evaluate(
             }
         }
         let first = approval_set.first().copied().unwrap_or(0);
-        trace.push(step("approval", passport.permissions.get(first), "required", "no grant covers this request; a person must approve"));
+        trace.push(step(
+            "approval",
+            passport.permissions.get(first),
+            "required",
+            "no grant covers this request; a person must approve",
+        ));
         let mut o = decided(Reason::RequiresApproval, passport_at, first, trace);
         o.fingerprint = Some(fp);
         return o;
@@ -189,7 +255,15 @@ pub fn evaluate(
 }
 
 fn decided(reason: Reason, passport: usize, at: usize, trace: Vec<TraceStep>) -> Outcome {
-    Outcome { reason, passport: Some(passport), matched: Some(at), fingerprint: None, approval_id: None, grant: None, trace }
+    Outcome {
+        reason,
+        passport: Some(passport),
+        matched: Some(at),
+        fingerprint: None,
+        approval_id: None,
+        grant: None,
+        trace,
+    }
 }
 
 fn effect_name(effect: Effect) -> &'static str {
@@ -252,7 +326,9 @@ fn op_holds(op: &Op, got: Option<&Value>) -> bool {
         Op::In(list) => list.iter().any(|s| scalar_equals(s, got)),
         Op::NotIn(list) => !list.iter().any(|s| scalar_equals(s, got)),
         Op::Ne(s) => !scalar_equals(s, got),
-        Op::Glob(pattern) => got.as_str().is_some_and(|s| crate::normalize::string_glob_match(pattern, s)),
+        Op::Glob(pattern) => got
+            .as_str()
+            .is_some_and(|s| crate::normalize::string_glob_match(pattern, s)),
         Op::Lt(n) => number(got).is_some_and(|g| g < *n),
         Op::Lte(n) => number(got).is_some_and(|g| g <= *n),
         Op::Gt(n) => number(got).is_some_and(|g| g > *n),

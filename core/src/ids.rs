@@ -13,7 +13,10 @@ pub struct IdSource {
 
 impl Default for IdSource {
     fn default() -> Self {
-        IdSource { pool: [0; BLOCK], used: BLOCK }
+        IdSource {
+            pool: [0; BLOCK],
+            used: BLOCK,
+        }
     }
 }
 
@@ -64,8 +67,12 @@ mod tests {
         let mut src = IdSource::default();
         let a = src.make("req_");
         let b = src.make("req_");
-        assert!(a.as_ref().is_ok_and(|a| a.len() == 20 && a.starts_with("req_")));
-        assert!(a.as_ref().is_ok_and(|a| a[4..].bytes().all(|c| c.is_ascii_alphanumeric())));
+        assert!(a
+            .as_ref()
+            .is_ok_and(|a| a.len() == 20 && a.starts_with("req_")));
+        assert!(a
+            .as_ref()
+            .is_ok_and(|a| a[4..].bytes().all(|c| c.is_ascii_alphanumeric())));
         assert_ne!(a, b);
     }
 }

@@ -144,9 +144,9 @@ impl VendorPattern {
             return Ok(VendorPattern::Any);
         }
         if let Some(domain) = text.strip_prefix("*.") {
-            return Ok(VendorPattern::SubdomainOf(vendor(domain).map_err(|_| {
-                "is not a vendor pattern: use `*`, `*.example.com` or a host name"
-            })?));
+            return Ok(VendorPattern::SubdomainOf(vendor(domain).map_err(
+                |_| "is not a vendor pattern: use `*`, `*.example.com` or a host name",
+            )?));
         }
         if text.contains('*') {
             return Err("is not a vendor pattern: use `*`, `*.example.com` or a host name");
@@ -177,7 +177,10 @@ impl ResourcePattern {
     pub fn parse(text: &str) -> Result<ResourcePattern, NormError> {
         let canonical = resource(text, true)?;
         let segments = canonical.split('/').map(str::to_string).collect();
-        Ok(ResourcePattern { canonical, segments })
+        Ok(ResourcePattern {
+            canonical,
+            segments,
+        })
     }
 
     pub fn matches(&self, resource: Option<&str>) -> bool {
@@ -215,7 +218,9 @@ pub fn path_glob_match(pattern: &[String], path: &str) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|seg| seg == "**"))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|seg| seg == "**"))
 }
 
 /// Matches a glob with `*` (any run of bytes) against text.
@@ -243,7 +248,9 @@ pub fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// The glob of a `when` condition: resource glob rules applied to a string value.
@@ -300,8 +307,13 @@ mod tests {
 
     #[test]
     fn resources_collapse_slashes_and_refuse_escapes() {
-        assert_eq!(resource("/db//prod/main/", false).as_deref(), Ok("db/prod/main"));
-        for bad in ["db/../x", "db/./x", "db%2Fx", "db%5cx", "a\\b", "a?b", "a#b", "a\0b", "/"] {
+        assert_eq!(
+            resource("/db//prod/main/", false).as_deref(),
+            Ok("db/prod/main")
+        );
+        for bad in [
+            "db/../x", "db/./x", "db%2Fx", "db%5cx", "a\\b", "a?b", "a#b", "a\0b", "/",
+        ] {
             assert!(resource(bad, false).is_err(), "{bad}");
         }
     }

@@ -167,13 +167,19 @@ mod tests {
     #[test]
     fn six_fractional_digits_pass_seven_do_not() {
         assert!(dec(serde_json::json!(0.000001)).is_ok());
-        assert_eq!(dec(serde_json::json!(0.0000001)), Err(NumberError::TooPrecise));
+        assert_eq!(
+            dec(serde_json::json!(0.0000001)),
+            Err(NumberError::TooPrecise)
+        );
     }
 
     #[test]
     fn magnitude_stops_at_two_to_the_53_minus_one() {
         assert!(dec(serde_json::json!(9_007_199_254_740_991_i64)).is_ok());
-        assert_eq!(dec(serde_json::json!(9_007_199_254_740_992_i64)), Err(NumberError::TooLarge));
+        assert_eq!(
+            dec(serde_json::json!(9_007_199_254_740_992_i64)),
+            Err(NumberError::TooLarge)
+        );
         assert_eq!(dec(serde_json::json!(1e300)), Err(NumberError::TooLarge));
     }
 
@@ -184,7 +190,19 @@ mod tests {
 
     #[test]
     fn displays_canonically() {
-        assert_eq!(Decimal::from_f64(742.0).map(|d| d.to_string()).ok().as_deref(), Some("742"));
-        assert_eq!(Decimal::from_f64(-1.25).map(|d| d.to_string()).ok().as_deref(), Some("-1.25"));
+        assert_eq!(
+            Decimal::from_f64(742.0)
+                .map(|d| d.to_string())
+                .ok()
+                .as_deref(),
+            Some("742")
+        );
+        assert_eq!(
+            Decimal::from_f64(-1.25)
+                .map(|d| d.to_string())
+                .ok()
+                .as_deref(),
+            Some("-1.25")
+        );
     }
 }

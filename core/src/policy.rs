@@ -226,7 +226,9 @@ impl Policy {
         let policy = v.policy(value);
         match policy {
             Some(p) if v.problems.is_empty() => Ok(p),
-            _ => Err(PolicyError { problems: v.problems }),
+            _ => Err(PolicyError {
+                problems: v.problems,
+            }),
         }
     }
 
@@ -269,7 +271,9 @@ impl VendorBuckets {
                 for v in list {
                     match v {
                         VendorPattern::Any => self.any.push(at),
-                        VendorPattern::Exact(h) => self.exact.entry(h.clone()).or_default().push(at),
+                        VendorPattern::Exact(h) => {
+                            self.exact.entry(h.clone()).or_default().push(at)
+                        }
                         VendorPattern::SubdomainOf(d) => {
                             self.subdomain_of.entry(d.clone()).or_default().push(at)
                         }
@@ -367,7 +371,9 @@ fn type_name(v: &Value) -> &'static str {
 
 pub(crate) fn is_valid_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b':' | b'-'))
 }
 
 fn show(v: &Value) -> String {
@@ -382,7 +388,12 @@ fn show(v: &Value) -> String {
 
 impl Validator {
     fn problem(&mut self, path: &str, code: &'static str, message: String, hint: &str) {
-        self.problems.push(Problem { path: path.to_string(), code, message, hint: hint.to_string() });
+        self.problems.push(Problem {
+            path: path.to_string(),
+            code,
+            message,
+            hint: hint.to_string(),
+        });
     }
 
     fn wrong_type(&mut self, path: &str, want: &str, got: &Value) {
@@ -395,7 +406,12 @@ impl Validator {
     }
 
     /// Checks an object against its spec: unknown and missing fields. Returns the map.
-    fn object<'v>(&mut self, value: &'v Value, path: &str, fields: &[Field]) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(
+        &mut self,
+        value: &'v Value,
+        path: &str,
+        fields: &[Field],
+    ) -> Option<&'v Map<String, Value>> {
         let Value::Object(map) = value else {
             self.wrong_type(path, "an object", value);
             return None;
@@ -486,7 +502,12 @@ impl Validator {
                 by_permission.entry(q.id.clone()).or_insert((i, j));
             }
         }
-        Some(Policy { passports, webhooks, by_agent, by_permission })
+        Some(Policy {
+            passports,
+            webhooks,
+            by_agent,
+            by_permission,
+        })
     }
 
     fn id(&mut self, value: &Value, path: &str) -> Option<String> {
@@ -569,7 +590,12 @@ impl Validator {
         };
         match Decimal::from_json(n) {
             Ok(d) if non_negative && d.is_negative() => {
-                self.problem(path, "bad_number", format!("`{n}` is negative"), "use a number >= 0");
+                self.problem(
+                    path,
+                    "bad_number",
+                    format!("`{n}` is negative"),
+                    "use a number >= 0",
+                );
                 None
             }
             Ok(d) => Some(d),
@@ -585,7 +611,13 @@ impl Validator {
         }
     }
 
-    fn one_of(&mut self, value: &Value, path: &str, allowed: &[&str], code: &'static str) -> Option<String> {
+    fn one_of(
+        &mut self,
+        value: &Value,
+        path: &str,
+        allowed: &[&str],
+        code: &'static str,
+    ) -> Option<String> {
         match value {
             Value::String(s) if allowed.contains(&s.as_str()) => Some(s.clone()),
             other => {
@@ -612,12 +644,25 @@ impl Validator {
         let items: Vec<(String, &Value)> = match value {
             Value::String(_) => vec![(path.to_string(), value)],
             Value::Array(list) if list.is_empty() => {
-                self.problem(path, "empty_array", format!("empty list of {what} patterns"), "give at least one pattern, or leave the field out");
+                self.problem(
+                    path,
+                    "empty_array",
+                    format!("empty list of {what} patterns"),
+                    "give at least one pattern, or leave the field out",
+                );
                 return None;
             }
-            Value::Array(list) => list.iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)).collect(),
+            Value::Array(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{path}[{i}]"), v))
+                .collect(),
             other => {
-                self.wrong_type(path, &format!("a {what} pattern or an array of them"), other);
+                self.wrong_type(
+                    path,
+                    &format!("a {what} pattern or an array of them"),
+                    other,
+                );
                 return None;
             }
         };
@@ -633,7 +678,12 @@ impl Validator {
                 Ok(p) => out.push(p),
                 Err(why) => {
                     ok = false;
-                    self.problem(&at, "bad_pattern", format!("{what} pattern `{s}` {why}"), hint);
+                    self.problem(
+                        &at,
+                        "bad_pattern",
+                        format!("{what} pattern `{s}` {why}"),
+                        hint,
+                    );
                 }
             }
         }
@@ -643,10 +693,17 @@ impl Validator {
     fn passport(&mut self, value: &Value, path: &str) -> Option<Passport> {
         let map = self.object(value, path, spec::PASSPORT)?;
         let id = map.get("id").and_then(|v| self.id(v, &join(path, "id")));
-        let agent = map.get("agent").and_then(|v| self.id(v, &join(path, "agent")));
+        let agent = map
+            .get("agent")
+            .and_then(|v| self.id(v, &join(path, "agent")));
         if let Some(id) = &id {
             if !self.passport_ids.insert(id.clone()) {
-                self.problem(&join(path, "id"), "duplicate_id", format!("passport id `{id}` is used twice"), "give every passport its own id");
+                self.problem(
+                    &join(path, "id"),
+                    "duplicate_id",
+                    format!("passport id `{id}` is used twice"),
+                    "give every passport its own id",
+                );
             }
         }
         if let Some(agent) = &agent {
@@ -659,11 +716,19 @@ impl Validator {
                 );
             }
         }
-        let not_before = map.get("notBefore").and_then(|v| self.time(v, &join(path, "notBefore")));
-        let expires_at = map.get("expiresAt").and_then(|v| self.time(v, &join(path, "expiresAt")));
+        let not_before = map
+            .get("notBefore")
+            .and_then(|v| self.time(v, &join(path, "notBefore")));
+        let expires_at = map
+            .get("expiresAt")
+            .and_then(|v| self.time(v, &join(path, "expiresAt")));
         self.window(path, not_before, expires_at);
-        let revoked = map.get("revoked").and_then(|v| self.boolean(v, &join(path, "revoked")));
-        let description = map.get("description").and_then(|v| self.text(v, &join(path, "description")));
+        let revoked = map
+            .get("revoked")
+            .and_then(|v| self.boolean(v, &join(path, "revoked")));
+        let description = map
+            .get("description")
+            .and_then(|v| self.text(v, &join(path, "description")));
         let mut permissions = Vec::new();
         if let Some(list) = map.get("permissions") {
             let list_path = join(path, "permissions");
@@ -727,22 +792,44 @@ impl Validator {
             }
         }
         let actions = map.get("action").and_then(|v| {
-            self.patterns(v, &join(path, "action"), "action", "actions use a-z 0-9 _ . : / - and `*`", ActionPattern::parse)
+            self.patterns(
+                v,
+                &join(path, "action"),
+                "action",
+                "actions use a-z 0-9 _ . : / - and `*`",
+                ActionPattern::parse,
+            )
         });
         let vendors = map.get("vendor").map(|v| {
-            self.patterns(v, &join(path, "vendor"), "vendor", "use `*`, `*.example.com` or a host name like `vercel.com`", VendorPattern::parse)
+            self.patterns(
+                v,
+                &join(path, "vendor"),
+                "vendor",
+                "use `*`, `*.example.com` or a host name like `vercel.com`",
+                VendorPattern::parse,
+            )
         });
         let resources = map.get("resource").map(|v| {
-            self.patterns(v, &join(path, "resource"), "resource", "use `/`-separated paths; `*` within a segment, `**` across segments", ResourcePattern::parse)
+            self.patterns(
+                v,
+                &join(path, "resource"),
+                "resource",
+                "use `/`-separated paths; `*` within a segment, `**` across segments",
+                ResourcePattern::parse,
+            )
         });
-        let when = map.get("when").map(|v| self.conditions(v, &join(path, "when")));
+        let when = map
+            .get("when")
+            .map(|v| self.conditions(v, &join(path, "when")));
         let effect = match map.get("effect") {
             None => Some(Effect::Allow),
-            Some(v) => self.one_of(v, &join(path, "effect"), spec::EFFECTS, "bad_effect").map(|e| match e.as_str() {
-                "block" => Effect::Block,
-                "require_approval" => Effect::RequireApproval,
-                _ => Effect::Allow,
-            }),
+            Some(v) => self
+                .one_of(v, &join(path, "effect"), spec::EFFECTS, "bad_effect")
+                .map(|e| match e.as_str() {
+                    "block" => Effect::Block,
+                    "require_approval" => Effect::RequireApproval,
+                    _ => Effect::Allow,
+                }),
         };
         let limits = match map.get("limits") {
             None => None,
@@ -761,7 +848,9 @@ impl Validator {
         let approval = match map.get("approval") {
             None => Some(ApprovalSettings::default()),
             Some(v) => {
-                let over = limits.as_ref().is_some_and(|l| l.over_limit_requires_approval);
+                let over = limits
+                    .as_ref()
+                    .is_some_and(|l| l.over_limit_requires_approval);
                 if effect.is_some_and(|e| e != Effect::RequireApproval) && !over {
                     self.problem(
                         &join(path, "approval"),
@@ -773,10 +862,16 @@ impl Validator {
                 self.approval(v, &join(path, "approval"))
             }
         };
-        let not_before = map.get("notBefore").and_then(|v| self.time(v, &join(path, "notBefore")));
-        let expires_at = map.get("expiresAt").and_then(|v| self.time(v, &join(path, "expiresAt")));
+        let not_before = map
+            .get("notBefore")
+            .and_then(|v| self.time(v, &join(path, "notBefore")));
+        let expires_at = map
+            .get("expiresAt")
+            .and_then(|v| self.time(v, &join(path, "expiresAt")));
         self.window(path, not_before, expires_at);
-        let description = map.get("description").and_then(|v| self.text(v, &join(path, "description")));
+        let description = map
+            .get("description")
+            .and_then(|v| self.text(v, &join(path, "description")));
         Some(Permission {
             id: Arc::from(id?.as_str()),
             actions: actions?,
@@ -795,15 +890,26 @@ impl Validator {
     fn limits(&mut self, value: &Value, path: &str) -> Option<Limits> {
         let map = self.object(value, path, spec::LIMITS)?;
         if map.is_empty() {
-            self.problem(path, "empty_array", "`limits` is empty".into(), "give maxAmount, budget or rate, or leave limits out");
+            self.problem(
+                path,
+                "empty_array",
+                "`limits` is empty".into(),
+                "give maxAmount, budget or rate, or leave limits out",
+            );
             return None;
         }
-        let max_amount = map.get("maxAmount").and_then(|v| self.number(v, &join(path, "maxAmount"), true));
+        let max_amount = map
+            .get("maxAmount")
+            .and_then(|v| self.number(v, &join(path, "maxAmount"), true));
         let budget = map.get("budget").and_then(|v| {
             let at = join(path, "budget");
             let m = self.object(v, &at, spec::BUDGET)?;
-            let amount = m.get("amount").and_then(|v| self.number(v, &join(&at, "amount"), true));
-            let per = m.get("per").and_then(|v| self.duration(v, &join(&at, "per")));
+            let amount = m
+                .get("amount")
+                .and_then(|v| self.number(v, &join(&at, "amount"), true));
+            let per = m
+                .get("per")
+                .and_then(|v| self.duration(v, &join(&at, "per")));
             Some((amount?, per?))
         });
         let rate = map.get("rate").and_then(|v| {
@@ -812,16 +918,25 @@ impl Validator {
             let count = m.get("count").and_then(|v| match v.as_u64() {
                 Some(c) if c >= 1 => Some(c),
                 _ => {
-                    self.problem(&join(&at, "count"), "bad_number", format!("`{}` is not a whole number >= 1", show(v)), "rate.count counts decisions: 1, 2, 3...");
+                    self.problem(
+                        &join(&at, "count"),
+                        "bad_number",
+                        format!("`{}` is not a whole number >= 1", show(v)),
+                        "rate.count counts decisions: 1, 2, 3...",
+                    );
                     None
                 }
             });
-            let per = m.get("per").and_then(|v| self.duration(v, &join(&at, "per")));
+            let per = m
+                .get("per")
+                .and_then(|v| self.duration(v, &join(&at, "per")));
             Some((count?, per?))
         });
         let over = match map.get("overLimit") {
             None => Some(false),
-            Some(v) => self.one_of(v, &join(path, "overLimit"), spec::OVER_LIMIT, "bad_value").map(|s| s == "require_approval"),
+            Some(v) => self
+                .one_of(v, &join(path, "overLimit"), spec::OVER_LIMIT, "bad_value")
+                .map(|s| s == "require_approval"),
         };
         if map.contains_key("maxAmount") && max_amount.is_none()
             || map.contains_key("budget") && budget.is_none()
@@ -829,19 +944,36 @@ impl Validator {
         {
             return None;
         }
-        Some(Limits { max_amount, budget, rate, over_limit_requires_approval: over? })
+        Some(Limits {
+            max_amount,
+            budget,
+            rate,
+            over_limit_requires_approval: over?,
+        })
     }
 
     fn approval(&mut self, value: &Value, path: &str) -> Option<ApprovalSettings> {
         let map = self.object(value, path, spec::APPROVAL)?;
         let defaults = ApprovalSettings::default();
-        let grant_ttl = map.get("grantTtl").map(|v| self.duration(v, &join(path, "grantTtl")));
-        let pending_ttl = map.get("pendingTtl").map(|v| self.duration(v, &join(path, "pendingTtl")));
+        let grant_ttl = map
+            .get("grantTtl")
+            .map(|v| self.duration(v, &join(path, "grantTtl")));
+        let pending_ttl = map
+            .get("pendingTtl")
+            .map(|v| self.duration(v, &join(path, "pendingTtl")));
         let scope = map.get("scope").map(|v| {
             self.one_of(v, &join(path, "scope"), spec::SCOPES, "bad_value")
-                .map(|s| if s == "permission" { Scope::Permission } else { Scope::Request })
+                .map(|s| {
+                    if s == "permission" {
+                        Scope::Permission
+                    } else {
+                        Scope::Request
+                    }
+                })
         });
-        let single_use = map.get("singleUse").map(|v| self.boolean(v, &join(path, "singleUse")));
+        let single_use = map
+            .get("singleUse")
+            .map(|v| self.boolean(v, &join(path, "singleUse")));
         Some(ApprovalSettings {
             grant_ttl: grant_ttl.unwrap_or(Some(defaults.grant_ttl))?,
             pending_ttl: pending_ttl.unwrap_or(Some(defaults.pending_ttl))?,
@@ -860,12 +992,20 @@ impl Validator {
         for (key, matcher) in map {
             let at = join(path, key);
             if key.is_empty() || key.len() > 256 {
-                self.problem(&at, "bad_matcher", "a condition path is empty or too long".into(), "name a param, or a dotted path into nested params");
+                self.problem(
+                    &at,
+                    "bad_matcher",
+                    "a condition path is empty or too long".into(),
+                    "name a param, or a dotted path into nested params",
+                );
                 ok = false;
                 continue;
             }
             match self.matcher(matcher, &at) {
-                Some(m) => out.push(Condition { path: key.clone(), matcher: m }),
+                Some(m) => out.push(Condition {
+                    path: key.clone(),
+                    matcher: m,
+                }),
                 None => ok = false,
             }
         }
@@ -882,7 +1022,10 @@ impl Validator {
                 self.problem(
                     path,
                     "bad_matcher",
-                    format!("expected a string, number, boolean or null, got {}", type_name(other)),
+                    format!(
+                        "expected a string, number, boolean or null, got {}",
+                        type_name(other)
+                    ),
                     "to match one of several values use {\"in\": [...]}",
                 );
                 None
@@ -895,7 +1038,12 @@ impl Validator {
             return self.scalar(value, path).map(Matcher::Equals);
         };
         if ops.is_empty() {
-            self.problem(path, "bad_matcher", "empty matcher object".into(), "use one or more of in, notIn, ne, glob, lt, lte, gt, gte, exists");
+            self.problem(
+                path,
+                "bad_matcher",
+                "empty matcher object".into(),
+                "use one or more of in, notIn, ne, glob, lt, lte, gt, gte, exists",
+            );
             return None;
         }
         let mut out = Vec::with_capacity(ops.len());
@@ -915,7 +1063,12 @@ impl Validator {
                         scalars.map(|s| if op == "in" { Op::In(s) } else { Op::NotIn(s) })
                     }
                     other => {
-                        self.problem(&at, "bad_matcher", format!("`{op}` takes an array, got {}", type_name(other)), "write {\"in\": [\"a\", \"b\"]}");
+                        self.problem(
+                            &at,
+                            "bad_matcher",
+                            format!("`{op}` takes an array, got {}", type_name(other)),
+                            "write {\"in\": [\"a\", \"b\"]}",
+                        );
                         None
                     }
                 },
@@ -923,7 +1076,12 @@ impl Validator {
                 "glob" => match arg {
                     Value::String(s) => Some(Op::Glob(s.clone())),
                     other => {
-                        self.problem(&at, "bad_matcher", format!("`glob` takes a string, got {}", type_name(other)), "write {\"glob\": \"*@example.com\"}");
+                        self.problem(
+                            &at,
+                            "bad_matcher",
+                            format!("`glob` takes a string, got {}", type_name(other)),
+                            "write {\"glob\": \"*@example.com\"}",
+                        );
                         None
                     }
                 },
@@ -935,19 +1093,34 @@ impl Validator {
                         _ => Op::Gte(d),
                     }),
                     other => {
-                        self.problem(&at, "bad_matcher", format!("`{op}` takes a number, got {}", type_name(other)), "compare numbers only, e.g. {\"lte\": 100}");
+                        self.problem(
+                            &at,
+                            "bad_matcher",
+                            format!("`{op}` takes a number, got {}", type_name(other)),
+                            "compare numbers only, e.g. {\"lte\": 100}",
+                        );
                         None
                     }
                 },
                 "exists" => match arg {
                     Value::Bool(b) => Some(Op::Exists(*b)),
                     other => {
-                        self.problem(&at, "bad_matcher", format!("`exists` takes true or false, got {}", type_name(other)), "write {\"exists\": true}");
+                        self.problem(
+                            &at,
+                            "bad_matcher",
+                            format!("`exists` takes true or false, got {}", type_name(other)),
+                            "write {\"exists\": true}",
+                        );
                         None
                     }
                 },
                 _ => {
-                    self.problem(&at, "bad_matcher", format!("unknown matcher `{op}`"), "use in, notIn, ne, glob, lt, lte, gt, gte or exists");
+                    self.problem(
+                        &at,
+                        "bad_matcher",
+                        format!("unknown matcher `{op}`"),
+                        "use in, notIn, ne, glob, lt, lte, gt, gte or exists",
+                    );
                     None
                 }
             };
@@ -969,7 +1142,12 @@ impl Validator {
                 && s.len() > 8
                 && !s.chars().any(|c| c.is_whitespace() || c.is_control());
             if !ok {
-                self.problem(&at, "bad_webhook", format!("`{s}` is not an http(s) URL"), "write a URL like `https://hooks.example.com/behalf`");
+                self.problem(
+                    &at,
+                    "bad_webhook",
+                    format!("`{s}` is not an http(s) URL"),
+                    "write a URL like `https://hooks.example.com/behalf`",
+                );
             }
             ok.then_some(s)
         });
@@ -980,7 +1158,12 @@ impl Validator {
                 return None;
             };
             if items.is_empty() {
-                self.problem(&at, "empty_array", "no events listed".into(), "list event types, or [\"*\"] for all");
+                self.problem(
+                    &at,
+                    "empty_array",
+                    "no events listed".into(),
+                    "list event types, or [\"*\"] for all",
+                );
                 return None;
             }
             let mut out = Vec::new();
@@ -1004,12 +1187,25 @@ impl Validator {
                 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
                 && !s.as_bytes().first().is_some_and(u8::is_ascii_digit);
             if !ok {
-                self.problem(&at, "bad_webhook", format!("`{s}` is not an environment variable name"), "name the variable holding the secret, e.g. `BEHALF_WEBHOOK_SECRET`");
+                self.problem(
+                    &at,
+                    "bad_webhook",
+                    format!("`{s}` is not an environment variable name"),
+                    "name the variable holding the secret, e.g. `BEHALF_WEBHOOK_SECRET`",
+                );
             }
             ok.then_some(s)
         });
-        let description = map.get("description").and_then(|v| self.text(v, &join(path, "description")));
-        Some(WebhookEndpoint { id: id?, url: url?, events: events?, secret_env: secret_env?, description })
+        let description = map
+            .get("description")
+            .and_then(|v| self.text(v, &join(path, "description")));
+        Some(WebhookEndpoint {
+            id: id?,
+            url: url?,
+            events: events?,
+            secret_env: secret_env?,
+            description,
+        })
     }
 }
 

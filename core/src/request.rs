@@ -36,11 +36,21 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection that echoes nothing (the input could not even be read as an object).
     pub fn bare(message: impl Into<String>) -> Rejection {
-        Rejection { message: message.into(), ..Rejection::default() }
+        Rejection {
+            message: message.into(),
+            ..Rejection::default()
+        }
     }
 }
 
-const KNOWN: &[&str] = &["agentId", "action", "vendor", "resource", "params", "requestId"];
+const KNOWN: &[&str] = &[
+    "agentId",
+    "action",
+    "vendor",
+    "resource",
+    "params",
+    "requestId",
+];
 
 pub fn is_valid_request_id(id: &str) -> bool {
     crate::policy::is_valid_id(id)
@@ -66,7 +76,9 @@ fn quote(s: &str) -> String {
 #[allow(clippy::result_large_err)]
 pub fn parse(value: &Value) -> Result<Request, Rejection> {
     let Value::Object(map) = value else {
-        return Err(Rejection::bare("the request must be an object with agentId and action"));
+        return Err(Rejection::bare(
+            "the request must be an object with agentId and action",
+        ));
     };
     let reject = |message: String| Rejection {
         message,
@@ -148,7 +160,15 @@ pub fn parse(value: &Value) -> Result<Request, Rejection> {
             )))
         }
     };
-    Ok(Request { agent_id, action, vendor, resource, params, request_id, amount })
+    Ok(Request {
+        agent_id,
+        action,
+        vendor,
+        resource,
+        params,
+        request_id,
+        amount,
+    })
 }
 
 /// Depth, count, string length and number rules over params, with an explicit stack.

@@ -35,7 +35,12 @@ pub struct Field {
 }
 
 const fn field(name: &'static str, kind: Kind, required: bool, doc: &'static str) -> Field {
-    Field { name, kind, required, doc }
+    Field {
+        name,
+        kind,
+        required,
+        doc,
+    }
 }
 
 pub const EFFECTS: &[&str] = &["allow", "block", "require_approval"];
@@ -51,20 +56,60 @@ pub const EVENTS: &[&str] = &[
 ];
 
 pub const BUDGET: &[Field] = &[
-    field("amount", Kind::Number, true, "The most that allowed decisions may add up to in the window."),
-    field("per", Kind::Duration, true, "The rolling window, e.g. `1d`."),
+    field(
+        "amount",
+        Kind::Number,
+        true,
+        "The most that allowed decisions may add up to in the window.",
+    ),
+    field(
+        "per",
+        Kind::Duration,
+        true,
+        "The rolling window, e.g. `1d`.",
+    ),
 ];
 
 pub const RATE: &[Field] = &[
-    field("count", Kind::PositiveInteger, true, "The most allowed decisions in the window."),
-    field("per", Kind::Duration, true, "The rolling window, e.g. `1h`."),
+    field(
+        "count",
+        Kind::PositiveInteger,
+        true,
+        "The most allowed decisions in the window.",
+    ),
+    field(
+        "per",
+        Kind::Duration,
+        true,
+        "The rolling window, e.g. `1h`.",
+    ),
 ];
 
 pub const LIMITS: &[Field] = &[
-    field("maxAmount", Kind::Number, false, "Caps `params.amount` of one request."),
-    field("budget", Kind::Object(BUDGET), false, "Caps the sum of amounts in a rolling window."),
-    field("rate", Kind::Object(RATE), false, "Caps the number of allowed decisions in a rolling window."),
-    field("overLimit", Kind::OneOf(OVER_LIMIT), false, "What a failed limit means: `deny` (default) or `require_approval`."),
+    field(
+        "maxAmount",
+        Kind::Number,
+        false,
+        "Caps `params.amount` of one request.",
+    ),
+    field(
+        "budget",
+        Kind::Object(BUDGET),
+        false,
+        "Caps the sum of amounts in a rolling window.",
+    ),
+    field(
+        "rate",
+        Kind::Object(RATE),
+        false,
+        "Caps the number of allowed decisions in a rolling window.",
+    ),
+    field(
+        "overLimit",
+        Kind::OneOf(OVER_LIMIT),
+        false,
+        "What a failed limit means: `deny` (default) or `require_approval`.",
+    ),
 ];
 
 pub const APPROVAL: &[Field] = &[
@@ -75,50 +120,161 @@ pub const APPROVAL: &[Field] = &[
 ];
 
 pub const PERMISSION: &[Field] = &[
-    field("id", Kind::Id, true, "Unique in the file; reported as `matchedPermission`."),
-    field("action", Kind::Patterns("action pattern: [a-z0-9_.:/-], `*` matches any run"), true, "Action pattern(s)."),
-    field("vendor", Kind::Patterns("vendor pattern: `*`, `*.example.com` or a host"), false, "Vendor pattern(s); absent = any vendor."),
-    field("resource", Kind::Patterns("resource pattern: `/`-separated, `*` in a segment, `**` across segments"), false, "Resource pattern(s); absent = any resource, including none."),
-    field("when", Kind::Conditions, false, "Conditions on params; all must hold."),
-    field("effect", Kind::OneOf(EFFECTS), false, "`allow` (default), `block` or `require_approval`."),
-    field("limits", Kind::Object(LIMITS), false, "Limits of an allow permission."),
-    field("approval", Kind::Object(APPROVAL), false, "Approval settings."),
-    field("expiresAt", Kind::Time, false, "RFC 3339; the permission is inactive from this instant."),
-    field("notBefore", Kind::Time, false, "RFC 3339; the permission is inactive before this instant."),
+    field(
+        "id",
+        Kind::Id,
+        true,
+        "Unique in the file; reported as `matchedPermission`.",
+    ),
+    field(
+        "action",
+        Kind::Patterns("action pattern: [a-z0-9_.:/-], `*` matches any run"),
+        true,
+        "Action pattern(s).",
+    ),
+    field(
+        "vendor",
+        Kind::Patterns("vendor pattern: `*`, `*.example.com` or a host"),
+        false,
+        "Vendor pattern(s); absent = any vendor.",
+    ),
+    field(
+        "resource",
+        Kind::Patterns("resource pattern: `/`-separated, `*` in a segment, `**` across segments"),
+        false,
+        "Resource pattern(s); absent = any resource, including none.",
+    ),
+    field(
+        "when",
+        Kind::Conditions,
+        false,
+        "Conditions on params; all must hold.",
+    ),
+    field(
+        "effect",
+        Kind::OneOf(EFFECTS),
+        false,
+        "`allow` (default), `block` or `require_approval`.",
+    ),
+    field(
+        "limits",
+        Kind::Object(LIMITS),
+        false,
+        "Limits of an allow permission.",
+    ),
+    field(
+        "approval",
+        Kind::Object(APPROVAL),
+        false,
+        "Approval settings.",
+    ),
+    field(
+        "expiresAt",
+        Kind::Time,
+        false,
+        "RFC 3339; the permission is inactive from this instant.",
+    ),
+    field(
+        "notBefore",
+        Kind::Time,
+        false,
+        "RFC 3339; the permission is inactive before this instant.",
+    ),
     field("description", Kind::Text, false, "Free text."),
 ];
 
 pub const PASSPORT: &[Field] = &[
     field("id", Kind::Id, true, "Unique passport id."),
-    field("agent", Kind::Id, true, "The agent id this passport belongs to; unique across passports."),
-    field("permissions", Kind::ArrayOf(PERMISSION), true, "The agent's permissions."),
-    field("expiresAt", Kind::Time, false, "RFC 3339; the passport is inactive from this instant."),
-    field("notBefore", Kind::Time, false, "RFC 3339; the passport is inactive before this instant."),
-    field("revoked", Kind::Bool, false, "A revoked passport denies everything."),
+    field(
+        "agent",
+        Kind::Id,
+        true,
+        "The agent id this passport belongs to; unique across passports.",
+    ),
+    field(
+        "permissions",
+        Kind::ArrayOf(PERMISSION),
+        true,
+        "The agent's permissions.",
+    ),
+    field(
+        "expiresAt",
+        Kind::Time,
+        false,
+        "RFC 3339; the passport is inactive from this instant.",
+    ),
+    field(
+        "notBefore",
+        Kind::Time,
+        false,
+        "RFC 3339; the passport is inactive before this instant.",
+    ),
+    field(
+        "revoked",
+        Kind::Bool,
+        false,
+        "A revoked passport denies everything.",
+    ),
     field("description", Kind::Text, false, "Free text."),
 ];
 
 pub const WEBHOOK: &[Field] = &[
     field("id", Kind::Id, true, "Unique endpoint id."),
-    field("url", Kind::Url, true, "Where events are POSTed (http or https)."),
-    field("events", Kind::Events, true, "Event types to deliver, or `[\"*\"]`."),
-    field("secretEnv", Kind::EnvName, true, "Name of the environment variable holding the `whsec_` secret."),
+    field(
+        "url",
+        Kind::Url,
+        true,
+        "Where events are POSTed (http or https).",
+    ),
+    field(
+        "events",
+        Kind::Events,
+        true,
+        "Event types to deliver, or `[\"*\"]`.",
+    ),
+    field(
+        "secretEnv",
+        Kind::EnvName,
+        true,
+        "Name of the environment variable holding the `whsec_` secret.",
+    ),
     field("description", Kind::Text, false, "Free text."),
 ];
 
 pub const POLICY: &[Field] = &[
-    field("$schema", Kind::Text, false, "Path or URL of this schema, for editors."),
+    field(
+        "$schema",
+        Kind::Text,
+        false,
+        "Path or URL of this schema, for editors.",
+    ),
     field("version", Kind::Version, true, "Always 1."),
-    field("passports", Kind::ArrayOf(PASSPORT), true, "One passport per agent."),
-    field("webhooks", Kind::ArrayOf(WEBHOOK), false, "Signed webhook endpoints (Standard Webhooks v1)."),
+    field(
+        "passports",
+        Kind::ArrayOf(PASSPORT),
+        true,
+        "One passport per agent.",
+    ),
+    field(
+        "webhooks",
+        Kind::ArrayOf(WEBHOOK),
+        false,
+        "Signed webhook endpoints (Standard Webhooks v1).",
+    ),
 ];
 
 /// The JSON Schema (draft 2020-12) of `behalf.json`.
 pub fn json_schema() -> Value {
     let mut schema = object_schema(POLICY, "A behalf policy file.");
     if let Value::Object(map) = &mut schema {
-        map.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));
-        map.insert("$id".into(), json!("https://behalf.dev/schema/behalf.schema.json"));
+        map.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        map.insert(
+            "$id".into(),
+            json!("https://behalf.dev/schema/behalf.schema.json"),
+        );
         map.insert("title".into(), json!("behalf.json"));
     }
     schema
@@ -133,7 +289,11 @@ fn object_schema(fields: &[Field], doc: &str) -> Value {
         }
         properties.insert(f.name.into(), s);
     }
-    let required: Vec<&str> = fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
     json!({
         "type": "object",
         "description": doc,

@@ -86,7 +86,11 @@ struct Usage {
 
 impl Usage {
     fn prune(&mut self, now: Millis, window: Millis) {
-        while self.entries.front().is_some_and(|&(t, _)| t + window <= now) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|&(t, _)| t + window <= now)
+        {
             self.entries.pop_front();
         }
     }
@@ -139,8 +143,15 @@ impl State {
 
     // --- limits -------------------------------------------------------------------------
 
-    pub fn check_limits(&mut self, p: &Permission, amount: Option<Decimal>, now: Millis) -> LimitCheck {
-        let Some(limits) = &p.limits else { return LimitCheck::Holds };
+    pub fn check_limits(
+        &mut self,
+        p: &Permission,
+        amount: Option<Decimal>,
+        now: Millis,
+    ) -> LimitCheck {
+        let Some(limits) = &p.limits else {
+            return LimitCheck::Holds;
+        };
         if limits.needs_amount() && amount.is_none() {
             return LimitCheck::Fails("the request has no `amount` for this permission's limits");
         }
@@ -178,12 +189,19 @@ impl State {
         }
         let usage = self.usage.entry(p.id.clone()).or_default();
         let at = usage.entries.partition_point(|&(t, _)| t <= now);
-        usage.entries.insert(at, (now, amount.unwrap_or(Decimal::ZERO)));
+        usage
+            .entries
+            .insert(at, (now, amount.unwrap_or(Decimal::ZERO)));
     }
 
     // --- approvals ------------------------------------------------------------------------
 
-    fn open_approval(&self, fp: &Fingerprint, permission: &Arc<str>, now: Millis) -> Option<&Approval> {
+    fn open_approval(
+        &self,
+        fp: &Fingerprint,
+        permission: &Arc<str>,
+        now: Millis,
+    ) -> Option<&Approval> {
         let id = self.open.get(&(*fp, permission.clone()))?;
         self.approvals.get(id).filter(|a| now < a.expires_at)
     }
@@ -196,7 +214,12 @@ impl State {
     }
 
     /// The grant covering this request under `p`, spent if single-use: (id, expiresAt).
-    pub fn use_grant(&mut self, fp: &Fingerprint, p: &Permission, now: Millis) -> Option<(String, Millis)> {
+    pub fn use_grant(
+        &mut self,
+        fp: &Fingerprint,
+        p: &Permission,
+        now: Millis,
+    ) -> Option<(String, Millis)> {
         let list = self.grants.get_mut(&p.id)?;
         let grant = list.iter_mut().find(|g| {
             now < g.expires_at
@@ -240,19 +263,33 @@ impl State {
 
     fn decidable(&mut self, id: &str, now: Millis) -> Result<&mut Approval, ApiError> {
         let approval = self.approvals.get_mut(id).ok_or_else(|| {
-            ApiError::new("approval_not_found", format!("no approval `{id}`"), "list pending approvals to find the id")
+            ApiError::new(
+                "approval_not_found",
+                format!("no approval `{id}`"),
+                "list pending approvals to find the id",
+            )
         })?;
         if now >= approval.expires_at {
             return Err(ApiError::new(
                 "approval_expired",
-                format!("approval `{id}` expired at {}", format_rfc3339(approval.expires_at)),
+                format!(
+                    "approval `{id}` expired at {}",
+                    format_rfc3339(approval.expires_at)
+                ),
                 "ask the agent to retry; a new approval will be opened",
             ));
         }
         if approval.status != ApprovalStatus::Pending {
             return Err(ApiError::new(
                 "approval_already_decided",
-                format!("approval `{id}` was already {}", if approval.status == ApprovalStatus::Approved { "approved" } else { "denied" }),
+                format!(
+                    "approval `{id}` was already {}",
+                    if approval.status == ApprovalStatus::Approved {
+                        "approved"
+                    } else {
+                        "denied"
+                    }
+                ),
                 "an approval is decided once",
             ));
         }
@@ -269,7 +306,11 @@ impl State {
         ids: &mut IdSource,
     ) -> Result<(Approval, Grant), ApiError> {
         if ttl.is_some_and(|t| t <= 0) {
-            return Err(ApiError::new("bad_duration", "the grant ttl must be positive".into(), "write a duration like `30m`"));
+            return Err(ApiError::new(
+                "bad_duration",
+                "the grant ttl must be positive".into(),
+                "write a duration like `30m`",
+            ));
         }
         let permission_id = self.approvals.get(id).map(|a| a.permission.clone());
         let settings = permission_id
@@ -295,8 +336,12 @@ impl State {
             expires_at: now.saturating_add(ttl.unwrap_or(settings.grant_ttl)),
             request: approval.request.clone(),
         };
-        self.open.remove(&(approval.fingerprint, approval.permission.clone()));
-        self.grants.entry(grant.permission.clone()).or_default().push(grant.clone());
+        self.open
+            .remove(&(approval.fingerprint, approval.permission.clone()));
+        self.grants
+            .entry(grant.permission.clone())
+            .or_default()
+            .push(grant.clone());
         Ok((approval, grant))
     }
 
@@ -352,28 +397,61 @@ impl State {
 
     pub fn restore(value: &Value, policy: &Policy) -> Result<State, String> {
         let mut state = State::default();
-        let list = |key: &str| value.get(key).and_then(Value::as_array).ok_or_else(|| format!("`{key}` is missing"));
-        let known = |v: &Value| v.get("permission").and_then(Value::as_str).is_some_and(|p| policy.permission(p).is_some());
+        let list = |key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("`{key}` is missing"))
+        };
+        let known = |v: &Value| {
+            v.get("permission")
+                .and_then(Value::as_str)
+                .is_some_and(|p| policy.permission(p).is_some())
+        };
         // Entries of permissions the policy no longer has are dropped: they can match nothing.
-        for (i, a) in list("approvals")?.iter().enumerate().filter(|(_, v)| known(v)) {
-            let a = approval_from(a, policy).ok_or_else(|| format!("approvals[{i}] is malformed"))?;
+        for (i, a) in list("approvals")?
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| known(v))
+        {
+            let a =
+                approval_from(a, policy).ok_or_else(|| format!("approvals[{i}] is malformed"))?;
             if a.status != ApprovalStatus::Approved {
-                state.open.insert((a.fingerprint, a.permission.clone()), a.id.clone());
+                state
+                    .open
+                    .insert((a.fingerprint, a.permission.clone()), a.id.clone());
             }
             state.approvals.insert(a.id.clone(), a);
         }
         for (i, g) in list("grants")?.iter().enumerate().filter(|(_, v)| known(v)) {
             let g = grant_from(g, policy).ok_or_else(|| format!("grants[{i}] is malformed"))?;
-            state.grants.entry(g.permission.clone()).or_default().push(g);
+            state
+                .grants
+                .entry(g.permission.clone())
+                .or_default()
+                .push(g);
         }
         for (i, u) in list("usage")?.iter().enumerate() {
             let bad = || format!("usage[{i}] is malformed");
-            let permission = u.get("permission").and_then(Value::as_str).ok_or_else(bad)?;
-            let Some((_, p)) = policy.permission(permission) else { continue };
+            let permission = u
+                .get("permission")
+                .and_then(Value::as_str)
+                .ok_or_else(bad)?;
+            let Some((_, p)) = policy.permission(permission) else {
+                continue;
+            };
             let mut usage = Usage::default();
             for e in u.get("entries").and_then(Value::as_array).ok_or_else(bad)? {
-                let t = e.get(0).and_then(Value::as_str).and_then(parse_rfc3339).ok_or_else(bad)?;
-                let a = e.get(1).and_then(Value::as_str).and_then(|s| Decimal::parse(s).ok()).ok_or_else(bad)?;
+                let t = e
+                    .get(0)
+                    .and_then(Value::as_str)
+                    .and_then(parse_rfc3339)
+                    .ok_or_else(bad)?;
+                let a = e
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .and_then(|s| Decimal::parse(s).ok())
+                    .ok_or_else(bad)?;
                 usage.entries.push_back((t, a));
             }
             usage.entries.make_contiguous().sort_by_key(|&(t, _)| t);
@@ -398,8 +476,15 @@ fn held_from(v: &Value) -> Option<HeldRequest> {
         agent_id: v.get("agentId")?.as_str()?.to_string(),
         action: v.get("action")?.as_str()?.to_string(),
         vendor: v.get("vendor").and_then(Value::as_str).map(str::to_string),
-        resource: v.get("resource").and_then(Value::as_str).map(str::to_string),
-        params: v.get("params").and_then(Value::as_object).cloned().unwrap_or_default(),
+        resource: v
+            .get("resource")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        params: v
+            .get("params")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
     })
 }
 
@@ -470,7 +555,11 @@ fn grant_from(v: &Value, policy: &Policy) -> Option<Grant> {
         approval_id: v.get("approvalId")?.as_str()?.to_string(),
         permission: p.id.clone(),
         fingerprint: fingerprint_from(v.get("fingerprint"))?,
-        scope: if v.get("scope")?.as_str()? == "permission" { Scope::Permission } else { Scope::Request },
+        scope: if v.get("scope")?.as_str()? == "permission" {
+            Scope::Permission
+        } else {
+            Scope::Request
+        },
         single_use: v.get("singleUse")?.as_bool()?,
         used: v.get("used")?.as_bool()?,
         created_at: time_from(v.get("createdAt"))?,

@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn round_trips_rfc3339_with_millis() {
         let t = parse_rfc3339("2026-11-26T11:00:00.123Z");
-        assert_eq!(t.map(format_rfc3339).as_deref(), Some("2026-11-26T11:00:00.123Z"));
+        assert_eq!(
+            t.map(format_rfc3339).as_deref(),
+            Some("2026-11-26T11:00:00.123Z")
+        );
     }
 
     #[test]

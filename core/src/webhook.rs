@@ -42,7 +42,9 @@ impl WebhookError {
 
 fn key(secret: &str) -> Result<Vec<u8>, WebhookError> {
     let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = STANDARD.decode(encoded).map_err(|_| WebhookError::BadSecret)?;
+    let key = STANDARD
+        .decode(encoded)
+        .map_err(|_| WebhookError::BadSecret)?;
     if key.is_empty() {
         return Err(WebhookError::BadSecret);
     }
@@ -61,7 +63,9 @@ fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Result<Hmac<Sha256>
 
 /// The `webhook-signature` value for one secret: `v1,<base64>`.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, WebhookError> {
-    let tag = mac(&key(secret)?, id, timestamp, body)?.finalize().into_bytes();
+    let tag = mac(&key(secret)?, id, timestamp, body)?
+        .finalize()
+        .into_bytes();
     Ok(format!("v1,{}", STANDARD.encode(tag)))
 }
 
@@ -76,7 +80,10 @@ pub fn verify(
     now_seconds: i64,
 ) -> Result<(), WebhookError> {
     let key = key(secret)?;
-    let ts: i64 = timestamp.trim().parse().map_err(|_| WebhookError::BadTimestamp)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| WebhookError::BadTimestamp)?;
     if ts < now_seconds - TOLERANCE_SECONDS {
         return Err(WebhookError::TooOld);
     }
@@ -84,8 +91,12 @@ pub fn verify(
         return Err(WebhookError::TooNew);
     }
     for candidate in signatures.split(' ') {
-        let Some(encoded) = candidate.strip_prefix("v1,") else { continue };
-        let Ok(tag) = STANDARD.decode(encoded) else { continue };
+        let Some(encoded) = candidate.strip_prefix("v1,") else {
+            continue;
+        };
+        let Ok(tag) = STANDARD.decode(encoded) else {
+            continue;
+        };
         if mac(&key, id, ts, body)?.verify_slice(&tag).is_ok() {
             return Ok(());
         }
@@ -120,7 +131,13 @@ mod tests {
     fn tolerance_is_five_minutes_each_way() {
         let sig = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
         assert!(verify(SECRET, ID, "1614265330", BODY, sig, 1_614_265_630).is_ok());
-        assert_eq!(verify(SECRET, ID, "1614265330", BODY, sig, 1_614_265_631), Err(WebhookError::TooOld));
-        assert_eq!(verify(SECRET, ID, "1614265330", BODY, sig, 1_614_265_029), Err(WebhookError::TooNew));
+        assert_eq!(
+            verify(SECRET, ID, "1614265330", BODY, sig, 1_614_265_631),
+            Err(WebhookError::TooOld)
+        );
+        assert_eq!(
+            verify(SECRET, ID, "1614265330", BODY, sig, 1_614_265_029),
+            Err(WebhookError::TooNew)
+        );
     }
 }

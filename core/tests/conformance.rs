@@ -31,7 +31,10 @@ fn every_conformance_vector_passes_natively() {
                 continue;
             }
         };
-        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let report = run_file(&file);
         for case in &report.cases {
             total += 1;
@@ -45,5 +48,10 @@ fn every_conformance_vector_passes_natively() {
     let _ = std::fs::create_dir_all(&out);
     let _ = std::fs::write(out.join("native.json"), Value::Object(packets).to_string());
     println!("{total} conformance cases in {} files", files.len());
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
