@@ -66,6 +66,61 @@ impl AuditRecord {
         v
     }
 
+    /// The canonical JSON of `body_value()`, written directly (the hot path of chaining).
+    pub fn write_canonical_body(&self, out: &mut String) {
+        fn text(out: &mut String, key: &str, value: Option<&str>) {
+            out.push('"');
+            out.push_str(key);
+            out.push_str("\":");
+            match value {
+                Some(v) => canonical::write_string(v, out),
+                None => out.push_str("null"),
+            }
+            out.push(',');
+        }
+        // Keys in sorted order, as canonical::write would put them.
+        out.push('{');
+        text(out, "action", self.action.as_deref());
+        text(out, "agentId", self.agent_id.as_deref());
+        text(out, "approvalId", self.approval_id.as_deref());
+        text(out, "decision", self.decision);
+        text(out, "event", Some(self.event));
+        text(out, "grantId", self.grant_id.as_deref());
+        text(out, "matchedPermission", self.matched_permission.as_deref());
+        out.push_str("\"params\":");
+        match &self.params {
+            Some(map) => canonical::write_map(map, out),
+            None => out.push_str("null"),
+        }
+        out.push(',');
+        text(out, "prevHash", Some(&self.prev_hash));
+        text(out, "reason", self.reason);
+        text(out, "requestId", self.request_id.as_deref());
+        text(out, "resource", self.resource.as_deref());
+        out.push_str("\"seq\":");
+        out.push_str(&self.seq.to_string());
+        out.push(',');
+        text(out, "time", Some(&format_rfc3339(self.time)));
+        out.push_str("\"vendor\":");
+        match &self.vendor {
+            Some(v) => canonical::write_string(v, out),
+            None => out.push_str("null"),
+        }
+        out.push('}');
+    }
+
+    /// Fills `prev_hash` and `hash`.
+    pub fn chain_to(&mut self, prev_hash: &str, scratch: &mut String) {
+        self.prev_hash.clear();
+        self.prev_hash.push_str(prev_hash);
+        scratch.clear();
+        self.write_canonical_body(scratch);
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(scratch.as_bytes());
+        self.hash = hex(&hasher.finalize());
+    }
+
     /// The webhook event type of this record.
     pub fn event_type(&self) -> String {
         match (self.event, self.decision) {
@@ -226,9 +281,9 @@ impl AuditLog {
     /// Chains every record not yet chained; returns how many were chained now.
     pub fn chain_pending(&mut self) -> usize {
         let start = self.chained;
+        let mut scratch = String::with_capacity(512);
         for record in self.records.iter_mut().skip(start) {
-            record.prev_hash.clone_from(&self.last_hash);
-            record.hash = chain_hash(&record.prev_hash, &record.body_value());
+            record.chain_to(&self.last_hash, &mut scratch);
             self.last_hash.clone_from(&record.hash);
         }
         self.chained = self.records.len();
@@ -340,4 +395,41 @@ pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
         prev_hash: s("prevHash")?,
         hash: s("hash")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_direct_writer_matches_the_canonical_form_of_the_record() {
+        let mut params = Map::new();
+        params.insert("env".into(), json!("staging"));
+        params.insert("amount".into(), json!(0.1));
+        params.insert("nested".into(), json!({"b": [1.0, "x\"y"], "a": null}));
+        let record = AuditRecord {
+            seq: 42,
+            time: 1_795_000_000_123,
+            event: "decision",
+            request_id: Some("req_1".into()),
+            agent_id: Some("agent\u{1}".into()),
+            action: Some("deploy".into()),
+            vendor: None,
+            resource: Some("db/prod".into()),
+            params: Some(params),
+            decision: Some("allowed"),
+            reason: Some("allowed"),
+            matched_permission: Some(Arc::from("p")),
+            approval_id: None,
+            grant_id: Some("grt_1".into()),
+            prev_hash: GENESIS.into(),
+            hash: String::new(),
+        };
+        let mut direct = String::new();
+        record.write_canonical_body(&mut direct);
+        assert_eq!(direct, canonical::to_string(&record.body_value()));
+        let mut chained = record.clone();
+        chained.chain_to(GENESIS, &mut String::new());
+        assert_eq!(chained.hash, chain_hash(GENESIS, &record.body_value()));
+    }
 }

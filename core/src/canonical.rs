@@ -59,6 +59,24 @@ pub fn write(value: &Value, out: &mut String) {
     }
 }
 
+/// Writes an object canonically.
+pub fn write_map(map: &serde_json::Map<String, Value>, out: &mut String) {
+    out.push('{');
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_unstable();
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(k, out);
+        out.push(':');
+        if let Some(v) = map.get(k.as_str()) {
+            write(v, out);
+        }
+    }
+    out.push('}');
+}
+
 pub fn to_string(value: &Value) -> String {
     let mut out = String::new();
     write(value, &mut out);

@@ -114,10 +114,19 @@ impl Engine {
         }
     }
 
+    /// Verifies a request the caller hands over (no copy of its params is made).
+    pub fn verify_value(&mut self, request: Value, now: Millis) -> Decision {
+        self.state.tick(now, &self.policy);
+        match request::parse_owned(request) {
+            Ok(r) => self.decide(r, now),
+            Err(rejection) => self.reject(rejection, now),
+        }
+    }
+
     /// Verifies a request given as JSON text; unreadable text is `invalid_request`.
     pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
         match serde_json::from_str::<Value>(request) {
-            Ok(v) => self.verify(&v, now),
+            Ok(v) => self.verify_value(v, now),
             Err(e) => self.reject(
                 Rejection::bare(format!("the request is not valid JSON: {e}")),
                 now,

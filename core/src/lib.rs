@@ -24,6 +24,7 @@ pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod evaluate;
+pub mod fasthash;
 pub mod ids;
 pub mod normalize;
 pub mod number;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::fasthash::FastMap;
 use crate::normalize::{ActionPattern, ResourcePattern, VendorPattern};
 use crate::number::Decimal;
 use crate::spec::{self, Field};
@@ -202,8 +203,8 @@ impl WebhookEndpoint {
 pub struct Policy {
     pub passports: Vec<Passport>,
     pub webhooks: Vec<WebhookEndpoint>,
-    by_agent: HashMap<String, usize>,
-    by_permission: HashMap<Arc<str>, (usize, usize)>,
+    by_agent: FastMap<String, usize>,
+    by_permission: FastMap<Arc<str>, (usize, usize)>,
 }
 
 impl Policy {
@@ -258,8 +259,8 @@ pub fn validate(value: &Value) -> Vec<Problem> {
 
 #[derive(Clone, Debug, Default)]
 struct VendorBuckets {
-    exact: HashMap<String, Vec<u32>>,
-    subdomain_of: HashMap<String, Vec<u32>>,
+    exact: FastMap<String, Vec<u32>>,
+    subdomain_of: FastMap<String, Vec<u32>>,
     any: Vec<u32>,
 }
 
@@ -304,7 +305,7 @@ impl VendorBuckets {
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PermissionIndex {
-    by_action: HashMap<String, VendorBuckets>,
+    by_action: FastMap<String, VendorBuckets>,
     glob_action: VendorBuckets,
 }
 
@@ -492,11 +493,11 @@ impl Validator {
             }
         }
         // The first passport for an agent wins in the index; a duplicate is an error anyway.
-        let mut by_agent = HashMap::new();
+        let mut by_agent = FastMap::default();
         for (i, p) in passports.iter().enumerate() {
             by_agent.entry(p.agent.clone()).or_insert(i);
         }
-        let mut by_permission = HashMap::new();
+        let mut by_permission = FastMap::default();
         for (i, p) in passports.iter().enumerate() {
             for (j, q) in p.permissions.iter().enumerate() {
                 by_permission.entry(q.id.clone()).or_insert((i, j));

@@ -75,6 +75,26 @@ fn quote(s: &str) -> String {
 /// Validates and normalizes a request value. (The rejection is large, but it is the rare path.)
 #[allow(clippy::result_large_err)]
 pub fn parse(value: &Value) -> Result<Request, Rejection> {
+    let mut request = parse_fields(value)?;
+    if let Some(Value::Object(p)) = value.get("params") {
+        request.params = p.clone();
+    }
+    Ok(request)
+}
+
+/// Like `parse`, taking the value, so params are moved rather than copied.
+#[allow(clippy::result_large_err)]
+pub fn parse_owned(mut value: Value) -> Result<Request, Rejection> {
+    let mut request = parse_fields(&value)?;
+    if let Some(Value::Object(p)) = value.get_mut("params") {
+        request.params = std::mem::take(p);
+    }
+    Ok(request)
+}
+
+/// Everything but moving params into the request (left empty here).
+#[allow(clippy::result_large_err)]
+fn parse_fields(value: &Value) -> Result<Request, Rejection> {
     let Value::Object(map) = value else {
         return Err(Rejection::bare(
             "the request must be an object with agentId and action",
@@ -138,12 +158,13 @@ pub fn parse(value: &Value) -> Result<Request, Rejection> {
         ),
         Some(_) => return Err(reject("`resource` must be a path string or null".into())),
     };
+    let empty = Map::new();
     let params = match map.get("params") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(p)) => p.clone(),
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(p)) => p,
         Some(_) => return Err(reject("`params` must be an object".into())),
     };
-    check_params(&params).map_err(&reject)?;
+    check_params(params).map_err(&reject)?;
     let amount = match params.get("amount") {
         None => None,
         Some(Value::Number(n)) => match Decimal::from_json(n) {
@@ -165,7 +186,7 @@ pub fn parse(value: &Value) -> Result<Request, Rejection> {
         action,
         vendor,
         resource,
-        params,
+        params: Map::new(),
         request_id,
         amount,
     })

@@ -2,6 +2,13 @@
 //! relabelled packets to target/conformance/native.json for the other runtimes' differential
 //! checks.
 
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)] // test code may index and panic
+
 use std::path::PathBuf;
 
 use behalf_core::conformance::run_file;
