@@ -165,11 +165,43 @@ pub struct ChainReport {
     pub problem: Option<String>,
 }
 
+/// What a verifier may know about a chain beyond its records: where it must start and the
+/// hash its last record must have. With both, deleting the first or last record is caught.
+#[derive(Clone, Debug, Default)]
+pub struct Anchor {
+    pub first_seq: Option<u64>,
+    pub last_hash: Option<String>,
+}
+
 /// Verifies records (as JSON) in order. A window that starts after seq 1 is checked from its
 /// first record's `prevHash`.
 pub fn verify_chain(records: &[Value]) -> ChainReport {
+    verify_chain_anchored(records, &Anchor::default())
+}
+
+/// `verify_chain`, also checking the first `seq` and the last `hash` against an anchor.
+pub fn verify_chain_anchored(records: &[Value], anchor: &Anchor) -> ChainReport {
+    let mut report = verify_links(records, anchor.first_seq);
+    if report.ok {
+        if let Some(want) = &anchor.last_hash {
+            let last = records.last().and_then(|r| r.get("hash")).and_then(Value::as_str);
+            if last != Some(want.as_str()) {
+                report = ChainReport {
+                    ok: false,
+                    records: records.len(),
+                    first_broken: Some(records.len().saturating_sub(1)),
+                    first_broken_seq: records.last().and_then(|r| r.get("seq")).and_then(Value::as_u64),
+                    problem: Some("the chain does not end at the expected head: records are missing at the end".into()),
+                };
+            }
+        }
+    }
+    report
+}
+
+fn verify_links(records: &[Value], first_seq: Option<u64>) -> ChainReport {
     let mut expected_prev: Option<String> = None;
-    let mut expected_seq: Option<u64> = None;
+    let mut expected_seq: Option<u64> = first_seq;
     for (i, record) in records.iter().enumerate() {
         let broken = |problem: String| ChainReport {
             ok: false,

@@ -101,6 +101,16 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
         failures: Vec::new(),
         packets: Vec::new(),
     };
+    if let Some(text) = case.get("policyText").and_then(Value::as_str) {
+        let problems = match crate::policy::Policy::from_json_text(text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        };
+        let expected = case.get("expectPolicyErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+        compare_problems(&problems, &expected, &mut report.failures);
+        report.passed = report.failures.is_empty();
+        return report;
+    }
     let policy = match case.get("policy") {
         Some(Value::String(reference)) => match policies.get(reference) {
             Some(p) => p.clone(),
@@ -275,11 +285,16 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
         } else if let Some(t) = step.get("auditTamper") {
             let log = engine.audit_log_value();
             let mut records = log.as_array().cloned().unwrap_or_default();
+            // The verifier knows where the chain starts and the head it must reach.
+            let anchor = crate::audit::Anchor {
+                first_seq: records.first().and_then(|r| r.get("seq")).and_then(Value::as_u64),
+                last_hash: records.last().and_then(|r| r.get("hash")).and_then(Value::as_str).map(str::to_string),
+            };
             if let Err(why) = tamper(&mut records, t) {
                 fail(&mut report.failures, why);
                 continue;
             }
-            let r = verify_chain(&records);
+            let r = crate::audit::verify_chain_anchored(&records, &anchor);
             let got = json!({"ok": r.ok, "firstBroken": r.first_broken});
             let want_ok = expect.get("ok").and_then(Value::as_bool);
             let want_at = expect.get("firstBroken");
@@ -410,7 +425,10 @@ fn check_packet(
 }
 
 fn check_policy_errors(policy: &Value, expected: &[Value], failures: &mut Vec<String>) {
-    let problems = crate::policy::validate(policy);
+    compare_problems(&crate::policy::validate(policy), expected, failures);
+}
+
+fn compare_problems(problems: &[crate::policy::Problem], expected: &[Value], failures: &mut Vec<String>) {
     if problems.is_empty() {
         failures.push("the policy was accepted; expected it to be rejected".into());
         return;

@@ -35,7 +35,7 @@ pub mod state;
 pub mod time;
 pub mod webhook;
 
-pub use audit::{verify_chain, AuditRecord, ChainReport};
+pub use audit::{verify_chain, verify_chain_anchored, Anchor, AuditRecord, ChainReport};
 pub use decision::{Decision, DecisionKind, Reason};
 pub use engine::{verify_once, Engine, EngineOptions};
 pub use error::{ApiError, BehalfError};

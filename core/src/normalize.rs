@@ -59,6 +59,9 @@ pub fn vendor(text: &str) -> Result<String, NormError> {
     if host.split('.').any(str::is_empty) {
         return Err("has an empty label");
     }
+    if host.split('.').any(|label| label.len() > 63) {
+        return Err("has a label longer than 63 characters");
+    }
     Ok(host.to_string())
 }
 

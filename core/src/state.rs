@@ -101,6 +101,9 @@ impl Usage {
     }
 }
 
+/// How long an expired approval is remembered.
+const FORGET_AFTER: Millis = 24 * 3600 * 1000;
+
 /// Sweep expired entries every this many calls.
 const SWEEP_EVERY: u32 = 1024;
 
@@ -124,9 +127,11 @@ impl State {
     }
 
     pub fn sweep(&mut self, now: Millis, policy: &Policy) {
-        self.approvals.retain(|_, a| now < a.expires_at);
+        // Decided and expired approvals are kept a day longer, so that approving one late
+        // says `approval_expired` rather than `approval_not_found`.
+        self.approvals.retain(|_, a| now < a.expires_at.saturating_add(FORGET_AFTER));
         let approvals = &self.approvals;
-        self.open.retain(|_, id| approvals.contains_key(id));
+        self.open.retain(|_, id| approvals.get(id).is_some_and(|a| now < a.expires_at));
         for list in self.grants.values_mut() {
             list.retain(|g| now < g.expires_at && !(g.single_use && g.used));
         }

@@ -3,7 +3,7 @@
 import json, re, sys, pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
-CASE_KEYS = {"name", "description", "policy", "now", "options", "steps", "expectPolicyErrors"}
+CASE_KEYS = {"name", "description", "policy", "policyText", "now", "options", "steps", "expectPolicyErrors"}
 EXPECT_KEYS = {"decision", "reason", "matchedPermission", "approvalId", "grantId", "activePermissions"}
 DECISIONS = {"allowed", "denied", "approval_required"}
 REASONS = {"invalid_request", "unknown_agent", "passport_expired", "blocked", "approval_denied", "approved",
@@ -11,7 +11,7 @@ REASONS = {"invalid_request", "unknown_agent", "passport_expired", "blocked", "a
 DECISION_OF = {"approved": "allowed", "allowed": "allowed", "requires_approval": "approval_required"}
 POLICY_CODES = {"invalid_json", "bad_version", "missing_field", "unknown_field", "wrong_type", "bad_id", "duplicate_id",
                 "duplicate_agent", "bad_pattern", "bad_time", "bad_window", "bad_duration", "bad_number", "bad_matcher",
-                "bad_effect", "limits_not_allowed", "approval_not_allowed", "empty_array", "bad_webhook"}
+                "bad_effect", "limits_not_allowed", "approval_not_allowed", "empty_array", "bad_webhook", "bad_value"}
 APPROVAL_ERRORS = {"approval_not_found", "approval_expired", "approval_already_decided", "bad_duration"}
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DUR_RE = re.compile(r"^[1-9]\d*[smhd]$")
@@ -123,7 +123,8 @@ def main():
             pol = c.get("policy")
             if isinstance(pol, str):
                 if pol not in policies: err(where, f"policy {pol!r} not in policies")
-            elif not isinstance(pol, dict): err(where, "policy must be an object or a name")
+            elif not isinstance(pol, dict) and not isinstance(c.get("policyText"), str):
+                err(where, "policy must be an object or a name (or policyText a string)")
             if "now" in c and not TIME_RE.match(c["now"]): err(where, "bad now")
             if "options" in c and (not isinstance(c["options"], dict) or set(c["options"]) - {"auditCapacity"}): err(where, "bad options")
             if "expectPolicyErrors" in c:
