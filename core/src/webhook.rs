@@ -141,3 +141,72 @@ mod tests {
         );
     }
 }
+
+/// The event for one audit record: `{"type", "timestamp", "data"}` (data = the record).
+pub fn event_payload(record: &crate::audit::AuditRecord) -> serde_json::Value {
+    serde_json::json!({
+        "type": record.event_type(),
+        "timestamp": crate::time::format_rfc3339(record.time),
+        "data": record.to_value(),
+    })
+}
+
+/// The webhook id of a record's event: stable across retries, unique per record
+/// (derived from the record's chain hash).
+pub fn message_id(record: &crate::audit::AuditRecord) -> String {
+    format!("msg_{}", record.hash.get(..32).unwrap_or(&record.hash))
+}
+
+/// Exactly what to POST for one event: headers and body. With several secrets (during a
+/// rotation) the signature header carries one signature per secret, space separated.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+pub fn delivery(secrets: &[&str], id: &str, timestamp: i64, body: String) -> Result<Delivery, WebhookError> {
+    if secrets.is_empty() {
+        return Err(WebhookError::BadSecret);
+    }
+    let signatures = secrets
+        .iter()
+        .map(|s| sign(s, id, timestamp, body.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?
+        .join(" ");
+    Ok(Delivery {
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("webhook-id".into(), id.to_string()),
+            ("webhook-timestamp".into(), timestamp.to_string()),
+            ("webhook-signature".into(), signatures),
+        ],
+        body,
+    })
+}
+
+/// The delivery of one audit record's event, signed at `timestamp` (unix seconds).
+pub fn delivery_for(
+    record: &crate::audit::AuditRecord,
+    secrets: &[&str],
+    timestamp: i64,
+) -> Result<Delivery, WebhookError> {
+    delivery(secrets, &message_id(record), timestamp, event_payload(record).to_string())
+}
+
+#[cfg(test)]
+mod delivery_tests {
+    use super::*;
+
+    #[test]
+    fn a_rotation_signs_with_both_secrets_and_each_verifies() {
+        let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let new = "whsec_c2VjcmV0LXR3by1mb3ItdGhlLXJvdGF0aW9u";
+        let d = delivery(&[old, new], "msg_1", 1_700_000_000, "{}".into());
+        let sig = d.as_ref().ok().and_then(|d| d.headers.iter().find(|(k, _)| k == "webhook-signature")).map(|(_, v)| v.clone());
+        let sig = sig.unwrap_or_default();
+        assert_eq!(sig.split(' ').count(), 2);
+        assert!(verify(old, "msg_1", "1700000000", b"{}", &sig, 1_700_000_000).is_ok());
+        assert!(verify(new, "msg_1", "1700000000", b"{}", &sig, 1_700_000_000).is_ok());
+    }
+}
