@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The CLI's test tools, idempotently: the official MCP TypeScript SDK and server-filesystem
+# (npm, pinned by cli/tests/mcp/package-lock.json) and the Python `mcp` client in a venv.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+MCP_DIR="$ROOT/cli/tests/mcp"
+
+if ! have node || ! have npm; then
+  echo "setup-cli: node and npm are required (Node 20+)" >&2
+  exit 1
+fi
+if [ -d "$MCP_DIR/node_modules/@modelcontextprotocol/sdk" ] \
+  && [ -d "$MCP_DIR/node_modules/@modelcontextprotocol/server-filesystem" ] \
+  && [ "$MCP_DIR/node_modules/.package-lock.json" -nt "$MCP_DIR/package-lock.json" ]; then
+  echo "setup-cli: npm packages present"
+else
+  step "setup-cli: npm ci (MCP SDK, server-filesystem)"
+  (cd "$MCP_DIR" && npm ci --no-audit --no-fund)
+fi
+
+VENV="$MCP_DIR/.venv"
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+  echo "setup-cli: python mcp present"
+else
+  step "setup-cli: python venv with mcp"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$MCP_DIR/requirements.txt"
+fi
