@@ -136,6 +136,15 @@ impl Engine {
 
     /// Records and returns an `invalid_request` decision for input a binding could not convert.
     pub fn reject(&mut self, rejection: Rejection, now: Millis) -> Decision {
+        self.refuse(Reason::InvalidRequest, rejection, now)
+    }
+
+    /// Fails closed with `internal_error` (for bindings that caught a fault).
+    pub fn internal_error(&mut self, message: &str, now: Millis) -> Decision {
+        self.refuse(Reason::InternalError, Rejection::bare(message), now)
+    }
+
+    fn refuse(&mut self, reason: Reason, rejection: Rejection, now: Millis) -> Decision {
         let request_id = match rejection.request_id.clone() {
             Some(id) => id,
             None => match self.ids.make("req_") {
@@ -144,7 +153,7 @@ impl Engine {
             },
         };
         let decision = Decision {
-            reason: Reason::InvalidRequest,
+            reason,
             request_id,
             agent_id: rejection.agent_id,
             action: rejection.action,
@@ -160,20 +169,13 @@ impl Engine {
             trace: vec![TraceStep {
                 step: "request",
                 permission: None,
-                result: "invalid",
+                result: if reason == Reason::InternalError { "fault" } else { "invalid" },
                 detail: Cow::Owned(rejection.message.clone()),
             }],
             problem: Some(rejection.message),
         };
         self.record(&decision, None, now);
         decision
-    }
-
-    /// Fails closed with `internal_error` (for bindings that caught a fault).
-    pub fn internal_error(&mut self, message: &str, now: Millis) -> Decision {
-        let mut d = self.reject(Rejection::bare(message), now);
-        d.reason = Reason::InternalError;
-        d
     }
 
     fn fallback_id(&self) -> String {
@@ -437,4 +439,23 @@ pub fn verify_once(policy: &Value, request: &Value, now: Millis) -> Result<Decis
     let mut engine = Engine::from_value(policy, EngineOptions { audit_capacity: 1 })?;
     engine.stateless = true;
     Ok(engine.verify(request, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_is_denied_and_audited_as_such() {
+        let policy = serde_json::json!({"version": 1, "passports": []});
+        let engine = Engine::from_value(&policy, EngineOptions::default());
+        assert!(engine.is_ok());
+        if let Ok(mut engine) = engine {
+            let d = engine.internal_error("the binding trapped", 0);
+            assert!(!d.allowed());
+            assert_eq!(d.reason, Reason::InternalError);
+            let log = engine.audit_log();
+            assert_eq!(log.first().and_then(|r| r.reason), Some("internal_error"));
+        }
+    }
 }
