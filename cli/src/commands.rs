@@ -70,13 +70,19 @@ pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(project::POLICY_FILE));
     if path.exists() && !a.force {
-        return Err(CliError::usage(format!("{} already exists", path.display()))
-            .hint("pass --force to overwrite it, or edit it with `behalf permissions create`"));
+        return Err(
+            CliError::usage(format!("{} already exists", path.display()))
+                .hint("pass --force to overwrite it, or edit it with `behalf permissions create`"),
+        );
     }
     let text = starter_policy(&a.agent);
     Loaded::from_text(&path.display().to_string(), text.clone())?;
     write_atomically(&path, &text)?;
-    println!("wrote {}: passport for {} with 3 permissions", path.display(), a.agent);
+    println!(
+        "wrote {}: passport for {} with 3 permissions",
+        path.display(),
+        a.agent
+    );
     println!("  deploy_staging     allow             deploy on vercel.com when env=staging");
     println!("  deploy_production  require_approval  deploy on vercel.com when env=production");
     println!("  no_prod_db         block             anything on db/prod/**");
@@ -96,7 +102,8 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "behalf.json".into());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let fail = |e: std::io::Error| CliError::config(format!("cannot write {}: {e}", path.display()));
+    let fail =
+        |e: std::io::Error| CliError::config(format!("cannot write {}: {e}", path.display()));
     std::fs::write(&tmp, text).map_err(fail)?;
     std::fs::rename(&tmp, path).map_err(fail)?;
     Ok(())
@@ -135,8 +142,15 @@ pub fn check(g: &Globals, a: CheckArgs) -> Result<u8> {
                 v
             })
             .collect();
-        println!("{}", json!({"ok": problems.is_empty(), "file": project.display(), "problems": list}));
-        return Ok(if problems.is_empty() { exit::OK } else { exit::CONFIG });
+        println!(
+            "{}",
+            json!({"ok": problems.is_empty(), "file": project.display(), "problems": list})
+        );
+        return Ok(if problems.is_empty() {
+            exit::OK
+        } else {
+            exit::CONFIG
+        });
     }
     let loaded = Loaded::from_text(&project.display(), text)?;
     let passports = &loaded.policy.passports;
@@ -218,8 +232,10 @@ pub fn default_agent(flag: Option<String>, loaded: &Loaded) -> Result<String> {
     }
     match loaded.policy.passports.as_slice() {
         [only] => Ok(only.agent.clone()),
-        _ => Err(CliError::usage("which agent? --agent is required when the policy has more than one passport")
-            .hint("pass --agent ID or set BEHALF_AGENT")),
+        _ => Err(CliError::usage(
+            "which agent? --agent is required when the policy has more than one passport",
+        )
+        .hint("pass --agent ID or set BEHALF_AGENT")),
     }
 }
 
@@ -232,9 +248,8 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
     let request = match &a.request {
         Some(text) => {
             let raw = read_arg(text)?;
-            serde_json::from_str::<Value>(&raw).map_err(|e| {
-                CliError::usage(format!("--request is not valid JSON: {e}"))
-            })?
+            serde_json::from_str::<Value>(&raw)
+                .map_err(|e| CliError::usage(format!("--request is not valid JSON: {e}")))?
         }
         None => {
             let Some(action) = a.action.clone() else {
@@ -256,7 +271,10 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
                 params.insert(k, v);
             }
             let mut r = Map::new();
-            r.insert("agentId".into(), json!(default_agent(a.agent.clone(), &loaded)?));
+            r.insert(
+                "agentId".into(),
+                json!(default_agent(a.agent.clone(), &loaded)?),
+            );
             r.insert("action".into(), json!(action));
             if let Some(v) = &a.vendor {
                 r.insert("vendor".into(), json!(v));
@@ -400,13 +418,15 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
     let mut store = project.store()?;
     match c {
         ApprovalsCommand::List { grants, json } => {
-            let (pending, active) =
-                store.read(&loaded.policy, |e| (e.pending_approvals(now), e.grants(now)))?;
+            let (pending, active) = store.read(&loaded.policy, |e| {
+                (e.pending_approvals(now), e.grants(now))
+            })?;
             if json {
-                let mut out = json!({"pending": pending});
-                if grants {
-                    out["grants"] = active;
-                }
+                let out = if grants {
+                    json!({"pending": pending, "grants": active})
+                } else {
+                    json!({"pending": pending})
+                };
                 println!("{out}");
                 return Ok(exit::OK);
             }
@@ -425,7 +445,11 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
                     s("createdAt"),
                     s("expiresAt")
                 );
-                println!("    approve: behalf approvals approve {}    deny: behalf approvals deny {}", s("approvalId"), s("approvalId"));
+                println!(
+                    "    approve: behalf approvals approve {}    deny: behalf approvals deny {}",
+                    s("approvalId"),
+                    s("approvalId")
+                );
             }
             if grants {
                 let list = active.as_array().unwrap_or(&empty);
@@ -456,9 +480,20 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
                     if json {
                         println!("{grant}");
                     } else {
-                        let s = |k: &str| grant.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+                        let s = |k: &str| {
+                            grant
+                                .get(k)
+                                .and_then(Value::as_str)
+                                .unwrap_or("-")
+                                .to_string()
+                        };
                         println!("approved {id}");
-                        println!("grant    {} for {} ({})", s("grantId"), s("permission"), held_summary(&grant));
+                        println!(
+                            "grant    {} for {} ({})",
+                            s("grantId"),
+                            s("permission"),
+                            held_summary(&grant)
+                        );
                         println!("until    {}", s("expiresAt"));
                         println!("the agent may now retry the same request");
                     }
@@ -474,7 +509,10 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
                     if json {
                         println!("{approval}");
                     } else {
-                        let until = approval.get("expiresAt").and_then(Value::as_str).unwrap_or("-");
+                        let until = approval
+                            .get("expiresAt")
+                            .and_then(Value::as_str)
+                            .unwrap_or("-");
                         println!("denied {id}: the same request is denied until {until}");
                     }
                     Ok(exit::OK)
@@ -486,7 +524,11 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
 }
 
 fn api_error(e: behalf_core::ApiError) -> CliError {
-    let code = if e.code == "bad_duration" { exit::USAGE } else { exit::DENIED };
+    let code = if e.code == "bad_duration" {
+        exit::USAGE
+    } else {
+        exit::DENIED
+    };
     let mut err = CliError::new(code, format!("{} ({})", e.message, e.code));
     if !e.hint.is_empty() {
         err = err.hint(e.hint);
@@ -557,7 +599,8 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
         } => {
             let mut last = None;
             loop {
-                let rows = store.audit_tail(if last.is_some() { u64::MAX >> 1 } else { lines }, last)?;
+                let rows =
+                    store.audit_tail(if last.is_some() { u64::MAX >> 1 } else { lines }, last)?;
                 for (seq, r) in &rows {
                     if json {
                         println!("{r}");
@@ -604,13 +647,19 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
                     None => println!("audit chain ok: no records yet"),
                 }
             }
-            Ok(if check.broken.is_some() { exit::DENIED } else { exit::OK })
+            Ok(if check.broken.is_some() {
+                exit::DENIED
+            } else {
+                exit::OK
+            })
         }
         AuditCommand::Export { format, out } => {
             let mut sink: Box<dyn Write> = match &out {
-                Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| {
-                    CliError::usage(format!("cannot write {}: {e}", path.display()))
-                })?)),
+                Some(path) => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(path).map_err(|e| {
+                        CliError::usage(format!("cannot write {}: {e}", path.display()))
+                    })?,
+                )),
                 None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             let mut first = true;
@@ -659,8 +708,11 @@ pub fn test(g: &Globals, a: TestArgs) -> Result<u8> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| CliError::data(format!("cannot read {name}: {e}")))?;
         let value: Value = serde_json::from_str(&text).map_err(|e| {
-            CliError::data(format!("{name} is not valid JSON"))
-                .detail(format!("{name}:{}:{}: {e}", e.line(), e.column()))
+            CliError::data(format!("{name} is not valid JSON")).detail(format!(
+                "{name}:{}:{}: {e}",
+                e.line(),
+                e.column()
+            ))
         })?;
         let results: Vec<(String, Vec<String>)> = if value.get("cases").is_some() {
             behalf_core::conformance::run_file(&value)
@@ -671,12 +723,16 @@ pub fn test(g: &Globals, a: TestArgs) -> Result<u8> {
         } else if let Some(tests) = value.get("tests").and_then(Value::as_array) {
             run_simple(g, file, &value, tests)?
         } else {
-            return Err(CliError::data(format!(
-                "{name} has neither `tests` nor `cases`"
-            ))
-            .hint("see `behalf test --help` for the format"));
+            return Err(
+                CliError::data(format!("{name} has neither `tests` nor `cases`"))
+                    .hint("see `behalf test --help` for the format"),
+            );
         };
-        println!("running {} test{} from {name}", results.len(), plural(results.len()));
+        println!(
+            "running {} test{} from {name}",
+            results.len(),
+            plural(results.len())
+        );
         for (case, failures) in results {
             if failures.is_empty() {
                 passed += 1;
@@ -703,7 +759,11 @@ pub fn test(g: &Globals, a: TestArgs) -> Result<u8> {
         if failed.is_empty() { "ok" } else { "FAILED" },
         failed.len()
     );
-    Ok(if failed.is_empty() { exit::OK } else { exit::DENIED })
+    Ok(if failed.is_empty() {
+        exit::OK
+    } else {
+        exit::DENIED
+    })
 }
 
 fn run_simple(
@@ -717,14 +777,21 @@ fn run_simple(
         Some(Value::String(rel)) => {
             let path = file.parent().unwrap_or(Path::new(".")).join(rel);
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                CliError::data(format!("{name}: cannot read its policy {}: {e}", path.display()))
+                CliError::data(format!(
+                    "{name}: cannot read its policy {}: {e}",
+                    path.display()
+                ))
             })?;
             Loaded::from_text(&path.display().to_string(), text)?
         }
         Some(inline @ Value::Object(_)) => {
             Loaded::from_text(&format!("{name} (policy)"), inline.to_string())?
         }
-        Some(_) => return Err(CliError::data(format!("{name}: `policy` must be a path or an object"))),
+        Some(_) => {
+            return Err(CliError::data(format!(
+                "{name}: `policy` must be a path or an object"
+            )))
+        }
         None => g.project()?.load()?,
     };
     let default_now = match doc.get("now").and_then(Value::as_str) {
@@ -817,7 +884,12 @@ pub fn claude(_g: &Globals, a: ClaudeArgs) -> Result<u8> {
     let existing = match std::fs::read_to_string(&a.file) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(CliError::usage(format!("cannot read {}: {e}", a.file.display()))),
+        Err(e) => {
+            return Err(CliError::usage(format!(
+                "cannot read {}: {e}",
+                a.file.display()
+            )))
+        }
     };
     let (text, verb) = match existing {
         None => (format!("# Agent notes\n\n{section}"), "wrote"),
@@ -829,13 +901,22 @@ pub fn claude(_g: &Globals, a: ClaudeArgs) -> Result<u8> {
                 (format!("{head}{section}{rest}"), "updated")
             }
             _ => {
-                let sep = if t.ends_with("\n\n") || t.is_empty() { "" } else if t.ends_with('\n') { "\n" } else { "\n\n" };
+                let sep = if t.ends_with("\n\n") || t.is_empty() {
+                    ""
+                } else if t.ends_with('\n') {
+                    "\n"
+                } else {
+                    "\n\n"
+                };
                 (format!("{t}{sep}{section}"), "appended to")
             }
         },
     };
     std::fs::write(&a.file, text)
         .map_err(|e| CliError::usage(format!("cannot write {}: {e}", a.file.display())))?;
-    println!("{verb} {}: the behalf section (how behalf answers, what to do on approval required)", a.file.display());
+    println!(
+        "{verb} {}: the behalf section (how behalf answers, what to do on approval required)",
+        a.file.display()
+    );
     Ok(exit::OK)
 }

@@ -17,8 +17,8 @@ mod store;
 use error::{exit, CliError};
 use project::Project;
 
-
-const LONG_HELP: &str = concat!("Examples:
+const LONG_HELP: &str = concat!(
+    "Examples:
   behalf init                       write a starter behalf.json
   behalf check                      validate it
   behalf verify --agent agent_claude_code --action deploy --vendor vercel.com --param env=production
@@ -26,7 +26,8 @@ const LONG_HELP: &str = concat!("Examples:
   behalf approvals approve apr_Def456uvwXyZ0123 --ttl 30m
   behalf mcp init && behalf claude  enforce at the MCP boundary
 
-", "Exit codes:
+",
+    "Exit codes:
   0   success; for `verify`: allowed
   1   `verify`: denied; other commands: the check failed (a test, the audit chain, an approval)
   2   `verify`: approval required
@@ -41,7 +42,8 @@ Environment:
   BEHALF_STATE_DIR        the state directory (default: .behalf/ beside behalf.json)
   BEHALF_AGENT            the default agent id for `verify` and `mcp`
   BEHALF_BUSY_TIMEOUT_MS  how long to wait for a lock held by another process (default 10000)
-  BEHALF_NOW              for testing only: pretend the time is this RFC 3339 instant");
+  BEHALF_NOW              for testing only: pretend the time is this RFC 3339 instant"
+);
 
 #[derive(Parser, Debug)]
 #[command(

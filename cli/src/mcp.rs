@@ -55,7 +55,8 @@ pub enum McpCommand {
     },
     /// Run a real MCP server behind behalf: every tools/call is verified before it is
     /// forwarded; denied and approval-required calls never reach the server
-    #[command(after_help = "Each tools/call becomes a request: action = the tool name, vendor = --server,
+    #[command(
+        after_help = "Each tools/call becomes a request: action = the tool name, vendor = --server,
 params = the arguments. A map file can set action, vendor and resource per tool:
 
   {
@@ -75,15 +76,18 @@ the longest wins.
 
 Examples:
   behalf mcp proxy --server filesystem -- npx -y @modelcontextprotocol/server-filesystem .
-  behalf mcp proxy --agent agent_claude_code --map behalf.map.json --hide-blocked -- ./server")]
+  behalf mcp proxy --agent agent_claude_code --map behalf.map.json --hide-blocked -- ./server"
+    )]
     Proxy(ProxyArgs),
     /// Write .mcp.json so that an agent's MCP servers run behind `behalf mcp proxy`
-    #[command(after_help = "Wraps every server already in .mcp.json (idempotent), adds a `behalf` server
+    #[command(
+        after_help = "Wraps every server already in .mcp.json (idempotent), adds a `behalf` server
 (`behalf mcp serve`), and with --server NAME -- CMD… adds that server, wrapped.
 
 Examples:
   behalf mcp init
-  behalf mcp init --server filesystem -- npx -y @modelcontextprotocol/server-filesystem .")]
+  behalf mcp init --server filesystem -- npx -y @modelcontextprotocol/server-filesystem ."
+    )]
     Init(InitArgs),
 }
 
@@ -158,7 +162,13 @@ fn sanitize_vendor(name: &str) -> String {
     let s: String = name
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if s.is_empty() {
         "mcp".into()
@@ -214,10 +224,11 @@ fn refusal_text(packet: &Value) -> String {
 }
 
 fn tool_error(id: &Value, text: String, packet: Option<&Value>) -> Value {
-    let mut result = json!({"content": [{"type": "text", "text": text}], "isError": true});
-    if let Some(p) = packet {
-        result["_meta"] = json!({"behalf/decision": p});
-    }
+    let result = match packet {
+        Some(p) => json!({"content": [{"type": "text", "text": text}], "isError": true,
+            "_meta": {"behalf/decision": p}}),
+        None => json!({"content": [{"type": "text", "text": text}], "isError": true}),
+    };
     response(id, result)
 }
 
@@ -316,7 +327,12 @@ fn serve(g: &Globals, agent: Option<String>) -> Result<u8> {
     Ok(exit::OK)
 }
 
-fn serve_one(project: &Project, store: &mut Store, agent: Option<&str>, m: &Value) -> Option<Value> {
+fn serve_one(
+    project: &Project,
+    store: &mut Store,
+    agent: Option<&str>,
+    m: &Value,
+) -> Option<Value> {
     let id = m.get("id")?.clone();
     let Some(method) = m.get("method").and_then(Value::as_str) else {
         // A response to a request we never sent, or garbage: nothing to answer.
@@ -348,7 +364,13 @@ fn serve_one(project: &Project, store: &mut Store, agent: Option<&str>, m: &Valu
     })
 }
 
-fn verify_action(project: &Project, store: &mut Store, agent: Option<&str>, id: &Value, args: &Value) -> Value {
+fn verify_action(
+    project: &Project,
+    store: &mut Store,
+    agent: Option<&str>,
+    id: &Value,
+    args: &Value,
+) -> Value {
     let Value::Object(args) = args else {
         return tool_error(id, "arguments must be an object".into(), None);
     };
@@ -362,7 +384,8 @@ fn verify_action(project: &Project, store: &mut Store, agent: Option<&str>, id: 
         None => {
             return tool_error(
                 id,
-                "DENIED — no agentId given and the server has no --agent; nothing was verified.".into(),
+                "DENIED — no agentId given and the server has no --agent; nothing was verified."
+                    .into(),
                 None,
             )
         }
@@ -397,7 +420,9 @@ fn verify_action(project: &Project, store: &mut Store, agent: Option<&str>, id: 
         }
         Err(e) => tool_error(
             id,
-            format!("DENIED — behalf could not verify or record this action ({e}); do not execute it."),
+            format!(
+                "DENIED — behalf could not verify or record this action ({e}); do not execute it."
+            ),
             None,
         ),
     }
@@ -411,7 +436,11 @@ fn approval_status(project: &Project, store: &mut Store, id: &Value, args: &Valu
         let now = project::now()?;
         store.read(&loaded.policy, |e| {
             let state = e.export_state();
-            let approvals = state["state"]["approvals"].as_array().cloned().unwrap_or_default();
+            let approvals = state
+                .pointer("/state/approvals")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let grants = e.grants(now);
             let approval = approvals
                 .into_iter()
@@ -431,8 +460,8 @@ fn approval_status(project: &Project, store: &mut Store, id: &Value, args: &Valu
             let text = match (status.as_str(), &grant) {
                 ("approved", Some(g)) => format!(
                     "{approval_id} is approved; grant {} is active until {}. Retry the identical call now.",
-                    g["grantId"].as_str().unwrap_or("-"),
-                    g["expiresAt"].as_str().unwrap_or("-")
+                    g.get("grantId").and_then(Value::as_str).unwrap_or("-"),
+                    g.get("expiresAt").and_then(Value::as_str).unwrap_or("-")
                 ),
                 ("approved", None) => format!("{approval_id} was approved, but its grant has ended or was used; a retry will ask again."),
                 ("denied", _) => format!("{approval_id} was denied by a person. Do not execute the action."),
@@ -495,12 +524,14 @@ fn parse_rule(v: &Value, at: &str) -> Result<Rule> {
                             .iter()
                             .map(|i| i.as_str().map(str::to_string))
                             .collect::<Option<Vec<_>>>()
-                            .ok_or_else(|| CliError::data(format!("{at}.params must list argument names")))?,
+                            .ok_or_else(|| {
+                                CliError::data(format!("{at}.params must list argument names"))
+                            })?,
                     ),
                     _ => {
                         return Err(CliError::data(format!(
-                            "{at}.params must be \"arguments\", \"none\" or a list of argument names"
-                        )))
+                        "{at}.params must be \"arguments\", \"none\" or a list of argument names"
+                    )))
                     }
                 }
             }
@@ -518,11 +549,16 @@ fn load_map(path: &std::path::Path) -> Result<ToolMap> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::data(format!("cannot read the map file {name}: {e}")))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| {
-        CliError::data(format!("the map file {name} is not valid JSON"))
-            .detail(format!("{name}:{}:{}: {e}", e.line(), e.column()))
+        CliError::data(format!("the map file {name} is not valid JSON")).detail(format!(
+            "{name}:{}:{}: {e}",
+            e.line(),
+            e.column()
+        ))
     })?;
     let Value::Object(top) = v else {
-        return Err(CliError::data(format!("the map file {name} must be a JSON object")));
+        return Err(CliError::data(format!(
+            "the map file {name} must be a JSON object"
+        )));
     };
     let mut map = ToolMap::default();
     for (k, v) in &top {
@@ -541,7 +577,8 @@ fn load_map(path: &std::path::Path) -> Result<ToolMap> {
                         map.exact.push((tool.clone(), rule));
                     }
                 }
-                map.patterns.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+                map.patterns
+                    .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
             }
             "$schema" | "description" => {}
             other => {
@@ -611,7 +648,11 @@ fn shrink(v: &Value) -> Value {
     match v {
         Value::String(s) if s.len() > MAX_PARAM_STRING => {
             let digest = Sha256::digest(s.as_bytes());
-            json!(format!("sha256:{} ({} bytes)", behalf_core::audit::hex(&digest), s.len()))
+            json!(format!(
+                "sha256:{} ({} bytes)",
+                behalf_core::audit::hex(&digest),
+                s.len()
+            ))
         }
         Value::Array(a) => Value::Array(a.iter().map(shrink).collect()),
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shrink(v))).collect()),
@@ -631,7 +672,13 @@ impl ToolMap {
     }
 
     /// The behalf request for one tool call.
-    fn request(&self, agent: &str, server: &str, tool: &str, args: &Value) -> std::result::Result<Value, String> {
+    fn request(
+        &self,
+        agent: &str,
+        server: &str,
+        tool: &str,
+        args: &Value,
+    ) -> std::result::Result<Value, String> {
         let rule = self.rule(tool);
         let action = match &rule.action {
             Some(t) => fill(t, tool, args)?,
@@ -698,7 +745,11 @@ impl Proxy {
         };
         if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
             return match id {
-                Some(id) => Route::Answer(error_response(&id, -32600, "invalid request: jsonrpc must be \"2.0\"")),
+                Some(id) => Route::Answer(error_response(
+                    &id,
+                    -32600,
+                    "invalid request: jsonrpc must be \"2.0\"",
+                )),
                 None => Route::Drop,
             };
         }
@@ -730,11 +781,23 @@ impl Proxy {
         let params = m.get("params").cloned().unwrap_or(Value::Null);
         let (tool, args) = if method == "tools/call" {
             match params.get("name").and_then(Value::as_str) {
-                Some(n) => (n.to_string(), params.get("arguments").cloned().unwrap_or(Value::Null)),
-                None => return Route::Answer(error_response(id, -32602, "tools/call needs params.name")),
+                Some(n) => (
+                    n.to_string(),
+                    params.get("arguments").cloned().unwrap_or(Value::Null),
+                ),
+                None => {
+                    return Route::Answer(error_response(
+                        id,
+                        -32602,
+                        "tools/call needs params.name",
+                    ))
+                }
             }
         } else {
-            (method.to_string(), json!({"uri": params.get("uri").cloned().unwrap_or(Value::Null)}))
+            (
+                method.to_string(),
+                json!({"uri": params.get("uri").cloned().unwrap_or(Value::Null)}),
+            )
         };
         let request = match self.map.request(&self.agent, &self.server, &tool, &args) {
             Ok(r) => r,
@@ -749,12 +812,19 @@ impl Proxy {
         };
         match decide(&self.project, &mut self.store, &request) {
             Ok(packet) => {
-                let decision = packet.get("decision").and_then(Value::as_str).unwrap_or("denied");
-                let allowed = decision == "allowed" && packet.get("allowed") == Some(&Value::Bool(true));
+                let decision = packet
+                    .get("decision")
+                    .and_then(Value::as_str)
+                    .unwrap_or("denied");
+                let allowed =
+                    decision == "allowed" && packet.get("allowed") == Some(&Value::Bool(true));
                 eprintln!(
                     "behalf: {decision} {tool} ({}) {}",
                     packet.get("reason").and_then(Value::as_str).unwrap_or("-"),
-                    packet.get("requestId").and_then(Value::as_str).unwrap_or("-")
+                    packet
+                        .get("requestId")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
                 );
                 if allowed {
                     Route::Forward(m)
@@ -774,21 +844,28 @@ impl Proxy {
     }
 
     fn forward(&mut self, v: &Value) -> bool {
-        writeln!(self.child_in, "{v}").and_then(|_| self.child_in.flush()).is_ok()
+        writeln!(self.child_in, "{v}")
+            .and_then(|_| self.child_in.flush())
+            .is_ok()
     }
 
     fn handle_line(&mut self, line: &str) -> bool {
         let parsed = match serde_json::from_str::<Value>(line) {
             Ok(v) => v,
             Err(_) => {
-                self.out.send(&error_response(&Value::Null, -32700, "parse error: the frame is not JSON; nothing was forwarded"));
+                self.out.send(&error_response(
+                    &Value::Null,
+                    -32700,
+                    "parse error: the frame is not JSON; nothing was forwarded",
+                ));
                 return true;
             }
         };
         match parsed {
             Value::Array(items) => {
                 if items.is_empty() {
-                    self.out.send(&error_response(&Value::Null, -32600, "empty batch"));
+                    self.out
+                        .send(&error_response(&Value::Null, -32600, "empty batch"));
                     return true;
                 }
                 let mut forward = Vec::new();
@@ -817,7 +894,8 @@ impl Proxy {
                 Route::Drop => true,
             },
             _ => {
-                self.out.send(&error_response(&Value::Null, -32600, "invalid request"));
+                self.out
+                    .send(&error_response(&Value::Null, -32600, "invalid request"));
                 true
             }
         }
@@ -832,7 +910,11 @@ fn filter_tools(line: &str, ctx: &HideCtx) -> String {
     let Some(id) = v.get("id").map(Value::to_string) else {
         return line.to_string();
     };
-    let wanted = ctx.ids.lock().map(|mut ids| ids.remove(&id)).unwrap_or(false);
+    let wanted = ctx
+        .ids
+        .lock()
+        .map(|mut ids| ids.remove(&id))
+        .unwrap_or(false);
     if !wanted {
         return line.to_string();
     }
@@ -867,7 +949,10 @@ fn proxy(g: &Globals, a: ProxyArgs) -> Result<u8> {
     let loaded = project.load()?;
     let agent = default_agent(a.agent, &loaded)?;
     if loaded.policy.passport_for(&agent).is_none() {
-        eprintln!("behalf: warning: no passport for agent `{agent}` in {}; every call will be denied", project.display());
+        eprintln!(
+            "behalf: warning: no passport for agent `{agent}` in {}; every call will be denied",
+            project.display()
+        );
     }
     let map = match &a.map {
         Some(p) => load_map(p)?,
@@ -951,7 +1036,9 @@ fn proxy(g: &Globals, a: ProxyArgs) -> Result<u8> {
             Err(e) => {
                 // Not UTF-8: answer as a parse error, never forward.
                 eprintln!("behalf: unreadable frame: {e}");
-                proxy.out.send(&error_response(&Value::Null, -32700, "parse error"));
+                proxy
+                    .out
+                    .send(&error_response(&Value::Null, -32700, "parse error"));
                 continue;
             }
         }
@@ -1005,8 +1092,11 @@ fn init(g: &Globals, a: InitArgs) -> Result<u8> {
     let file = a.file.display().to_string();
     let mut doc = match std::fs::read_to_string(&a.file) {
         Ok(text) => OValue::parse(&text).map_err(|e| {
-            CliError::config(format!("{file} is not valid JSON"))
-                .detail(format!("{file}:{}:{}: {e}", e.line(), e.column()))
+            CliError::config(format!("{file} is not valid JSON")).detail(format!(
+                "{file}:{}:{}: {e}",
+                e.line(),
+                e.column()
+            ))
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => OValue::Object(Vec::new()),
         Err(e) => return Err(CliError::usage(format!("cannot read {file}: {e}"))),
@@ -1015,7 +1105,9 @@ fn init(g: &Globals, a: InitArgs) -> Result<u8> {
         doc.set("mcpServers", OValue::Object(Vec::new()));
     }
     let Some(OValue::Object(servers)) = doc.get_mut("mcpServers") else {
-        return Err(CliError::config(format!("{file}: mcpServers is not an object")));
+        return Err(CliError::config(format!(
+            "{file}: mcpServers is not an object"
+        )));
     };
     let proxy_args = |name: &str, map: Option<&str>, cmd: Vec<OValue>| -> Vec<OValue> {
         let mut v = vec![
@@ -1039,21 +1131,40 @@ fn init(g: &Globals, a: InitArgs) -> Result<u8> {
         if name == "behalf" || is_wrapped(server) {
             continue;
         }
-        let Some(cmd) = server.get("command").and_then(OValue::as_str).map(str::to_string) else {
-            changes.push(format!("skipped {name}: not a stdio server (no command); it is NOT enforced"));
+        let Some(cmd) = server
+            .get("command")
+            .and_then(OValue::as_str)
+            .map(str::to_string)
+        else {
+            changes.push(format!(
+                "skipped {name}: not a stdio server (no command); it is NOT enforced"
+            ));
             continue;
         };
         let mut inner = vec![OValue::str(cmd)];
-        inner.extend(server.get("args").and_then(OValue::as_array).cloned().unwrap_or_default());
+        inner.extend(
+            server
+                .get("args")
+                .and_then(OValue::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        );
         server.set("command", OValue::str(a.command.clone()));
         server.set("args", OValue::Array(proxy_args(name, None, inner)));
         changes.push(format!("wrapped {name} in `behalf mcp proxy`"));
     }
     if let Some(name) = &a.server {
-        let cmd: Vec<OValue> = a.server_command.iter().map(|s| OValue::str(s.clone())).collect();
+        let cmd: Vec<OValue> = a
+            .server_command
+            .iter()
+            .map(|s| OValue::str(s.clone()))
+            .collect();
         let entry = OValue::obj(vec![
             ("command", OValue::str(a.command.clone())),
-            ("args", OValue::Array(proxy_args(name, a.map.as_deref(), cmd))),
+            (
+                "args",
+                OValue::Array(proxy_args(name, a.map.as_deref(), cmd)),
+            ),
         ]);
         match servers.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = entry,
@@ -1094,7 +1205,7 @@ fn init(g: &Globals, a: InitArgs) -> Result<u8> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]
@@ -1108,11 +1219,19 @@ mod tests {
     #[test]
     fn a_missing_template_argument_is_an_error_not_an_empty_resource() {
         let map = ToolMap {
-            exact: vec![("write_file".into(), Rule { resource: Some("{path}".into()), ..Rule::default() })],
+            exact: vec![(
+                "write_file".into(),
+                Rule {
+                    resource: Some("{path}".into()),
+                    ..Rule::default()
+                },
+            )],
             ..ToolMap::default()
         };
         assert!(map.request("a", "fs", "write_file", &json!({})).is_err());
-        let r = map.request("a", "fs", "write_file", &json!({"path": "/tmp/x"})).unwrap();
+        let r = map
+            .request("a", "fs", "write_file", &json!({"path": "/tmp/x"}))
+            .unwrap();
         assert_eq!(r["resource"], "/tmp/x");
         assert_eq!(r["vendor"], "fs");
     }

@@ -11,6 +11,7 @@ use crate::project::Loaded;
 use crate::Globals;
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum PermissionsCommand {
     /// Add a permission to an agent's passport (the passport is created if there is none)
     #[command(after_help = "Examples:
@@ -96,8 +97,11 @@ pub fn run(g: &Globals, c: PermissionsCommand) -> Result<u8> {
     let file = project.display();
     let text = project.read_text()?;
     let mut doc = OValue::parse(&text).map_err(|e| {
-        CliError::config(format!("{file} is not valid JSON"))
-            .detail(format!("{file}:{}:{}: {e}", e.line(), e.column()))
+        CliError::config(format!("{file} is not valid JSON")).detail(format!(
+            "{file}:{}:{}: {e}",
+            e.line(),
+            e.column()
+        ))
     })?;
     match c {
         PermissionsCommand::List { agent, json } => list(&doc, agent.as_deref(), json),
@@ -120,7 +124,10 @@ fn save(path: &std::path::Path, file: &str, doc: &OValue) -> Result<()> {
     let text = doc.to_pretty();
     // Nothing is written unless the edited policy is valid as a whole.
     Loaded::from_text(file, text.clone()).map_err(|mut e| {
-        e.message = format!("the edit would make {file} invalid; it was not changed: {}", e.message);
+        e.message = format!(
+            "the edit would make {file} invalid; it was not changed: {}",
+            e.message
+        );
         e
     })?;
     write_atomically(path, &text)
@@ -137,11 +144,21 @@ fn passports(doc: &mut OValue) -> Result<&mut Vec<OValue>> {
 
 fn all_ids(doc: &OValue) -> Vec<String> {
     let mut ids = Vec::new();
-    for p in doc.get("passports").and_then(OValue::as_array).into_iter().flatten() {
+    for p in doc
+        .get("passports")
+        .and_then(OValue::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(id) = p.get("id").and_then(OValue::as_str) {
             ids.push(id.to_string());
         }
-        for q in p.get("permissions").and_then(OValue::as_array).into_iter().flatten() {
+        for q in p
+            .get("permissions")
+            .and_then(OValue::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(id) = q.get("id").and_then(OValue::as_str) {
                 ids.push(id.to_string());
             }
@@ -153,7 +170,13 @@ fn all_ids(doc: &OValue) -> Vec<String> {
 fn slug(text: &str) -> String {
     let s: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let s = s.trim_matches('_').to_string();
     let mut out = String::new();
@@ -201,15 +224,20 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
     let id = match a.id {
         Some(id) => {
             if ids.contains(&id) {
-                return Err(CliError::usage(format!("the id `{id}` is already used in the policy"))
-                    .hint("pick another --id"));
+                return Err(CliError::usage(format!(
+                    "the id `{id}` is already used in the policy"
+                ))
+                .hint("pick another --id"));
             }
             id
         }
         None => {
             let mut base = slug(a.action.first().map(String::as_str).unwrap_or("action"));
             if let Some(v) = a.vendor.first() {
-                base = format!("{base}_{}", slug(v.split('.').find(|l| *l != "*").unwrap_or(v)));
+                base = format!(
+                    "{base}_{}",
+                    slug(v.split('.').find(|l| *l != "*").unwrap_or(v))
+                );
             }
             if effect == "block" {
                 base = format!("block_{base}");
@@ -248,17 +276,30 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
     let mut limits: Vec<(&str, OValue)> = Vec::new();
     if let Some(m) = a.max_amount {
         let n: serde_json::Number = serde_json::from_str(&m).map_err(|_| {
-            CliError::usage(format!("--max-amount `{m}` is not a number")).hint("write it like --max-amount 100")
+            CliError::usage(format!("--max-amount `{m}` is not a number"))
+                .hint("write it like --max-amount 100")
         })?;
         limits.push(("maxAmount", OValue::Number(n)));
     }
     if let Some(b) = &a.budget {
         let (n, per) = split_limit(b, "--budget")?;
-        limits.push(("budget", OValue::obj(vec![("amount", OValue::Number(n)), ("per", OValue::str(per))])));
+        limits.push((
+            "budget",
+            OValue::obj(vec![
+                ("amount", OValue::Number(n)),
+                ("per", OValue::str(per)),
+            ]),
+        ));
     }
     if let Some(r) = &a.rate {
         let (n, per) = split_limit(r, "--rate")?;
-        limits.push(("rate", OValue::obj(vec![("count", OValue::Number(n)), ("per", OValue::str(per))])));
+        limits.push((
+            "rate",
+            OValue::obj(vec![
+                ("count", OValue::Number(n)),
+                ("per", OValue::str(per)),
+            ]),
+        ));
     }
     if !limits.is_empty() {
         perm.push(("limits", OValue::obj(limits)));
@@ -315,7 +356,11 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
 fn revoke(doc: &mut OValue, id: &str) -> Result<String> {
     let list = passports(doc)?;
     for p in list.iter_mut() {
-        let pid = p.get("id").and_then(OValue::as_str).unwrap_or("").to_string();
+        let pid = p
+            .get("id")
+            .and_then(OValue::as_str)
+            .unwrap_or("")
+            .to_string();
         if let Some(perms) = p.get_mut("permissions").and_then(OValue::as_array_mut) {
             if let Some(i) = perms
                 .iter()
@@ -330,20 +375,29 @@ fn revoke(doc: &mut OValue, id: &str) -> Result<String> {
         let matches = p.get("id").and_then(OValue::as_str) == Some(id)
             || p.get("agent").and_then(OValue::as_str) == Some(id);
         if matches {
-            let pid = p.get("id").and_then(OValue::as_str).unwrap_or("").to_string();
+            let pid = p
+                .get("id")
+                .and_then(OValue::as_str)
+                .unwrap_or("")
+                .to_string();
             p.set("revoked", OValue::Bool(true));
             return Ok(format!(
                 "revoked passport {pid}: every request of its agent is now denied (passport_expired)"
             ));
         }
     }
-    Err(CliError::usage(format!("no permission, passport or agent `{id}` in the policy"))
-        .hint("see `behalf permissions list`"))
+    Err(CliError::usage(format!(
+        "no permission, passport or agent `{id}` in the policy"
+    ))
+    .hint("see `behalf permissions list`"))
 }
 
 fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {
     let empty = Vec::new();
-    let all = doc.get("passports").and_then(OValue::as_array).unwrap_or(&empty);
+    let all = doc
+        .get("passports")
+        .and_then(OValue::as_array)
+        .unwrap_or(&empty);
     let chosen: Vec<&OValue> = all
         .iter()
         .filter(|p| agent.is_none() || p.get("agent").and_then(OValue::as_str) == agent)
@@ -354,7 +408,10 @@ fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {
         return Ok(exit::OK);
     }
     if chosen.is_empty() {
-        println!("no passports{}", agent.map(|a| format!(" for {a}")).unwrap_or_default());
+        println!(
+            "no passports{}",
+            agent.map(|a| format!(" for {a}")).unwrap_or_default()
+        );
     }
     let text = |v: Option<&OValue>| -> String {
         match v {
@@ -364,11 +421,7 @@ fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {
         }
     };
     for p in chosen {
-        let mut head = format!(
-            "{} (agent {})",
-            text(p.get("id")),
-            text(p.get("agent"))
-        );
+        let mut head = format!("{} (agent {})", text(p.get("id")), text(p.get("agent")));
         if p.get("revoked") == Some(&OValue::Bool(true)) {
             head.push_str(" REVOKED");
         }
@@ -376,7 +429,11 @@ fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {
             head.push_str(&format!(" expires {}", text(Some(e))));
         }
         println!("{head}");
-        for q in p.get("permissions").and_then(OValue::as_array).unwrap_or(&empty) {
+        for q in p
+            .get("permissions")
+            .and_then(OValue::as_array)
+            .unwrap_or(&empty)
+        {
             let effect = q.get("effect").and_then(OValue::as_str).unwrap_or("allow");
             let mut line = format!(
                 "  {:<22} {:<16} {}",

@@ -24,7 +24,12 @@ pub fn now() -> Result<Millis> {
         _ => {
             let since = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_err(|_| CliError::new(crate::error::exit::SOFTWARE, "the system clock is before 1970"))?;
+                .map_err(|_| {
+                    CliError::new(
+                        crate::error::exit::SOFTWARE,
+                        "the system clock is before 1970",
+                    )
+                })?;
             Ok(i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
         }
     }
@@ -48,7 +53,13 @@ impl Project {
             Some(d) => d.to_path_buf(),
             None => policy_path
                 .parent()
-                .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+                .map(|p| {
+                    if p.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        p
+                    }
+                })
                 .unwrap_or(Path::new("."))
                 .join(STATE_DIR),
         };
@@ -235,7 +246,10 @@ pub fn locate_lines(text: &str) -> HashMap<String, usize> {
                 let s = text.get(start..i.min(text.len())).unwrap_or("");
                 if expect_key {
                     if let Some(Frame::Object { key, .. }) = stack.last_mut() {
-                        *key = Some(serde_json::from_str(&format!("\"{s}\"")).unwrap_or_else(|_| s.to_string()));
+                        *key = Some(
+                            serde_json::from_str(&format!("\"{s}\""))
+                                .unwrap_or_else(|_| s.to_string()),
+                        );
                     }
                     expect_key = false;
                 } else {
@@ -270,6 +284,9 @@ mod tests {
         assert_eq!(lines.get("version"), Some(&2));
         assert_eq!(lines.get("passports[0].id"), Some(&5));
         assert_eq!(lines.get("passports[0].permissions[0].when.env"), Some(&7));
-        assert_eq!(line_of(&lines, "passports[0].permissions[0].when.env.in[0]"), 7);
+        assert_eq!(
+            line_of(&lines, "passports[0].permissions[0].when.env.in[0]"),
+            7
+        );
     }
 }

@@ -30,7 +30,11 @@ pub fn decision(packet: &Value, params: Option<&Map<String, Value>>) -> String {
         for (k, v) in params {
             let text = scalar(v);
             let text = if text.len() > 200 {
-                format!("{}… ({} bytes)", text.chars().take(80).collect::<String>(), text.len())
+                format!(
+                    "{}… ({} bytes)",
+                    text.chars().take(80).collect::<String>(),
+                    text.len()
+                )
             } else {
                 text
             };
@@ -38,7 +42,10 @@ pub fn decision(packet: &Value, params: Option<&Map<String, Value>>) -> String {
         }
     }
     let empty = Vec::new();
-    let trace = packet.get("trace").and_then(Value::as_array).unwrap_or(&empty);
+    let trace = packet
+        .get("trace")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     for step in trace {
         let kind = s(step, "step").unwrap_or("");
         let result = s(step, "result").unwrap_or("");

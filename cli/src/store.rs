@@ -34,7 +34,10 @@ pub struct ChainCheck {
 impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::state(format!("cannot create the state directory {}: {e}", dir.display()))
+            CliError::state(format!(
+                "cannot create the state directory {}: {e}",
+                dir.display()
+            ))
         })?;
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
@@ -78,7 +81,9 @@ impl Store {
              CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id);",
         )?;
         let version: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         match version {
             None => {
@@ -101,20 +106,13 @@ impl Store {
 
     /// Runs `f` on an engine holding the saved state, inside one write transaction; saves the
     /// state and the audit records, commits, and only then returns `f`'s result.
-    pub fn session<T>(
-        &mut self,
-        policy: &Policy,
-        f: impl FnOnce(&mut Engine) -> T,
-    ) -> Result<T> {
+    pub fn session<T>(&mut self, policy: &Policy, f: impl FnOnce(&mut Engine) -> T) -> Result<T> {
         let path = self.path.clone();
-        self.session_inner(policy, f).map_err(|e| with_path(e, &path))
+        self.session_inner(policy, f)
+            .map_err(|e| with_path(e, &path))
     }
 
-    fn session_inner<T>(
-        &mut self,
-        policy: &Policy,
-        f: impl FnOnce(&mut Engine) -> T,
-    ) -> Result<T> {
+    fn session_inner<T>(&mut self, policy: &Policy, f: impl FnOnce(&mut Engine) -> T) -> Result<T> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -140,7 +138,9 @@ impl Store {
     pub fn read<T>(&mut self, policy: &Policy, f: impl FnOnce(&mut Engine) -> T) -> Result<T> {
         let path = self.path.clone();
         let run = || -> Result<T> {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)?;
             let mut engine = engine_with_state(&tx, policy)?;
             let out = f(&mut engine);
             tx.commit()?;
@@ -170,7 +170,9 @@ impl Store {
 
     /// Streams every audit record's stored JSON text in order.
     pub fn audit_each(&self, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn.prepare("SELECT seq, record FROM audit ORDER BY seq")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, record FROM audit ORDER BY seq")?;
         let mut q = stmt.query([])?;
         while let Some(row) = q.next()? {
             let seq: i64 = row.get(0)?;
@@ -233,7 +235,9 @@ impl Store {
         }
         check.records = index;
         if check.broken.is_none() {
-            let total: i64 = self.conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+            let total: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
             check.records = u64::try_from(total).unwrap_or(0);
             let head = self.meta("audit_head")?;
             let have = check
@@ -256,12 +260,16 @@ impl Store {
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
     pub fn audit_count(&self) -> Result<u64> {
-        let total: i64 = self.conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+        let total: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
 }
@@ -280,16 +288,18 @@ fn engine_with_state(tx: &Transaction<'_>, policy: &Policy) -> Result<Engine> {
         .optional()?;
     if let Some(text) = saved {
         let state: Value = serde_json::from_str(&text).map_err(|e| {
-            CliError::state(format!("the saved engine state is not valid JSON ({e})")).hint(
-                "the database was edited or damaged; restore .behalf/state.db from a backup",
-            )
+            CliError::state(format!("the saved engine state is not valid JSON ({e})"))
+                .hint("the database was edited or damaged; restore .behalf/state.db from a backup")
         })?;
         // The audit chain lives in its own table; the engine starts an empty window.
         let whole = json!({"version": 1, "state": state,
             "audit": {"nextSeq": 1, "lastHash": GENESIS, "records": []}});
         engine.restore(&whole).map_err(|e| {
-            CliError::state(format!("the saved engine state cannot be restored: {}", e.message))
-                .hint("the database was edited or damaged; restore .behalf/state.db from a backup")
+            CliError::state(format!(
+                "the saved engine state cannot be restored: {}",
+                e.message
+            ))
+            .hint("the database was edited or damaged; restore .behalf/state.db from a backup")
         })?;
     }
     Ok(engine)

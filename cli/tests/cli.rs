@@ -1,5 +1,10 @@
 //! The commands, end to end through the real binary and a real state database.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -27,20 +32,46 @@ fn verify_exit_codes_are_0_allowed_1_denied_2_approval_required() {
     assert_eq!(code, 1);
     assert_eq!(packet["reason"], "blocked");
     let (code, packet) = p.verify(&["--action", "deploy", "--vendor", "vercel.com"]);
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("no_permission")));
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("no_permission"))
+    );
     let (code, packet) = p.verify(&["--agent", "agent_nobody", "--action", "deploy"]);
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("unknown_agent")));
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("unknown_agent"))
+    );
 }
 
 #[test]
 fn human_output_reads_like_the_seed_trace() {
     let p = Project::init("human");
-    let out = p.run(&["verify", "--agent", "agent_claude_code", "--action", "deploy", "--vendor", "vercel.com", "--param", "env=production"]);
+    let out = p.run(&[
+        "verify",
+        "--agent",
+        "agent_claude_code",
+        "--action",
+        "deploy",
+        "--vendor",
+        "vercel.com",
+        "--param",
+        "env=production",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let s = stdout(&out);
-    for line in ["agent     agent_claude_code", "action    deploy", "vendor    vercel.com", "env       production",
-        "checking passport_claude...", "3 permissions active", "DECISION  approval_required", "reason    requires_approval",
-        "allowed   false", "requestId req_", "behalf approvals approve apr_"] {
+    for line in [
+        "agent     agent_claude_code",
+        "action    deploy",
+        "vendor    vercel.com",
+        "env       production",
+        "checking passport_claude...",
+        "3 permissions active",
+        "DECISION  approval_required",
+        "reason    requires_approval",
+        "allowed   false",
+        "requestId req_",
+        "behalf approvals approve apr_",
+    ] {
         assert!(s.contains(line), "missing `{line}` in:\n{s}");
     }
 }
@@ -48,7 +79,16 @@ fn human_output_reads_like_the_seed_trace() {
 #[test]
 fn verify_json_prints_the_canonical_packet_and_echoes_a_request_id() {
     let p = Project::init("json");
-    let (code, packet) = p.verify(&["--action", "deploy", "--vendor", "vercel.com", "--params", "{\"env\": \"staging\"}", "--request-id", "req_given_1"]);
+    let (code, packet) = p.verify(&[
+        "--action",
+        "deploy",
+        "--vendor",
+        "vercel.com",
+        "--params",
+        "{\"env\": \"staging\"}",
+        "--request-id",
+        "req_given_1",
+    ]);
     assert_eq!(code, 0);
     assert_eq!(packet["requestId"], "req_given_1");
     assert_eq!(packet["decision"], "allowed");
@@ -57,8 +97,14 @@ fn verify_json_prints_the_canonical_packet_and_echoes_a_request_id() {
     let req = json!({"agentId": "agent_claude_code", "action": "deploy", "vendor": "vercel.com", "params": {"env": "staging"}});
     let (code, packet) = p.verify(&["--request", &req.to_string()]);
     assert_eq!((code, packet["reason"].as_str()), (0, Some("allowed")));
-    let (code, packet) = p.verify(&["--request", "{\"agentId\": \"agent_claude_code\", \"action\": \"deploy\", \"typo\": 1}"]);
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("invalid_request")));
+    let (code, packet) = p.verify(&[
+        "--request",
+        "{\"agentId\": \"agent_claude_code\", \"action\": \"deploy\", \"typo\": 1}",
+    ]);
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("invalid_request"))
+    );
 }
 
 #[test]
@@ -68,7 +114,10 @@ fn approval_round_trip_grants_then_expires_with_behalf_now() {
     assert_eq!(code, 2);
     let id = held["approvalId"].as_str().unwrap().to_string();
     let (_, again) = p.verify(PROD);
-    assert_eq!(again["approvalId"], held["approvalId"], "the same request keeps its approval id");
+    assert_eq!(
+        again["approvalId"], held["approvalId"],
+        "the same request keeps its approval id"
+    );
     let list = p.run(&["approvals", "list", "--json"]);
     let pending: Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(pending["pending"][0]["approvalId"], id.as_str());
@@ -79,10 +128,18 @@ fn approval_round_trip_grants_then_expires_with_behalf_now() {
     assert!(packet["grantId"].as_str().unwrap().starts_with("grt_"));
     let (code, packet) = p.verify_at("2026-11-26T11:10:00Z", PROD);
     assert_eq!(code, 2, "the grant window has ended");
-    assert_ne!(packet["approvalId"].as_str(), Some(id.as_str()), "a new approval is opened");
+    assert_ne!(
+        packet["approvalId"].as_str(),
+        Some(id.as_str()),
+        "a new approval is opened"
+    );
     let twice = p.run(&["approvals", "approve", &id]);
     assert_eq!(twice.status.code(), Some(1));
-    assert!(stderr(&twice).contains("approval_already_decided"), "{}", text(&twice));
+    assert!(
+        stderr(&twice).contains("approval_already_decided"),
+        "{}",
+        text(&twice)
+    );
 }
 
 #[test]
@@ -92,7 +149,10 @@ fn deny_makes_the_same_request_approval_denied() {
     let id = held["approvalId"].as_str().unwrap();
     assert_eq!(p.run(&["approvals", "deny", id]).status.code(), Some(0));
     let (code, packet) = p.verify(PROD);
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("approval_denied")));
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("approval_denied"))
+    );
 }
 
 #[test]
@@ -100,32 +160,73 @@ fn approving_an_unknown_approval_is_an_error_not_a_grant() {
     let p = Project::init("unknown-approval");
     let out = p.run(&["approvals", "approve", "apr_doesNotExist0000"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("approval_not_found"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("approval_not_found"),
+        "{}",
+        text(&out)
+    );
     let (_, held) = p.verify(PROD);
-    let out = p.run(&["approvals", "approve", held["approvalId"].as_str().unwrap(), "--ttl", "soon"]);
+    let out = p.run(&[
+        "approvals",
+        "approve",
+        held["approvalId"].as_str().unwrap(),
+        "--ttl",
+        "soon",
+    ]);
     assert_eq!(out.status.code(), Some(64), "{}", text(&out));
 }
 
 #[test]
 fn usage_errors_exit_64_and_help_documents_exit_codes() {
     let p = Project::init("usage");
-    assert_eq!(p.run(&["verify", "--vendor", "vercel.com"]).status.code(), Some(64));
-    assert_eq!(p.run(&["verify", "--action", "deploy", "--param", "novalue"]).status.code(), Some(64));
+    assert_eq!(
+        p.run(&["verify", "--vendor", "vercel.com"]).status.code(),
+        Some(64)
+    );
+    assert_eq!(
+        p.run(&["verify", "--action", "deploy", "--param", "novalue"])
+            .status
+            .code(),
+        Some(64)
+    );
     assert_eq!(p.run(&["verify", "--frobnicate"]).status.code(), Some(64));
     assert_eq!(p.run(&["nonsense"]).status.code(), Some(64));
     let help = p.run(&["verify", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     let h = stdout(&help);
-    for want in ["Examples:", "0 allowed, 1 denied, 2 approval required", "64", "78", "BEHALF_NOW"] {
+    for want in [
+        "Examples:",
+        "0 allowed, 1 denied, 2 approval required",
+        "64",
+        "78",
+        "BEHALF_NOW",
+    ] {
         assert!(h.contains(want), "verify --help lacks `{want}`");
     }
-    for cmd in [&["init", "--help"][..], &["check", "--help"], &["permissions", "create", "--help"], &["permissions", "list", "--help"],
-        &["permissions", "revoke", "--help"], &["approvals", "list", "--help"], &["approvals", "approve", "--help"], &["approvals", "deny", "--help"],
-        &["audit", "tail", "--help"], &["audit", "verify", "--help"], &["audit", "export", "--help"], &["test", "--help"],
-        &["mcp", "serve", "--help"], &["mcp", "proxy", "--help"], &["mcp", "init", "--help"], &["claude", "--help"]] {
+    for cmd in [
+        &["init", "--help"][..],
+        &["check", "--help"],
+        &["permissions", "create", "--help"],
+        &["permissions", "list", "--help"],
+        &["permissions", "revoke", "--help"],
+        &["approvals", "list", "--help"],
+        &["approvals", "approve", "--help"],
+        &["approvals", "deny", "--help"],
+        &["audit", "tail", "--help"],
+        &["audit", "verify", "--help"],
+        &["audit", "export", "--help"],
+        &["test", "--help"],
+        &["mcp", "serve", "--help"],
+        &["mcp", "proxy", "--help"],
+        &["mcp", "init", "--help"],
+        &["claude", "--help"],
+    ] {
         let out = p.run(cmd);
         assert_eq!(out.status.code(), Some(0));
-        assert!(stdout(&out).contains("Examples:"), "{cmd:?} has no examples");
+        assert!(
+            stdout(&out).contains("Examples:"),
+            "{cmd:?} has no examples"
+        );
     }
 }
 
@@ -133,38 +234,108 @@ fn usage_errors_exit_64_and_help_documents_exit_codes() {
 fn permissions_create_list_revoke_edit_in_place_keeping_order() {
     let p = Project::init("permissions");
     let before = p.read("behalf.json");
-    let out = p.run(&["permissions", "create", "agent_claude_code", "--action", "purchase", "--vendor", "*.amazon.com",
-        "--max-amount", "100", "--budget", "300/1d", "--expires", "2027-01-01T00:00:00Z"]);
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "purchase",
+        "--vendor",
+        "*.amazon.com",
+        "--max-amount",
+        "100",
+        "--budget",
+        "300/1d",
+        "--expires",
+        "2027-01-01T00:00:00Z",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = p.run(&["permissions", "create", "agent_claude_code", "--action", "send_email", "--when", "to=team@example.com", "--requires-approval", "--id", "email_team"]);
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "send_email",
+        "--when",
+        "to=team@example.com",
+        "--requires-approval",
+        "--id",
+        "email_team",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let after = p.read("behalf.json");
-    let keys = |t: &str| t.lines().filter_map(|l| l.trim().split('"').nth(1).map(str::to_string)).collect::<Vec<_>>();
-    assert!(keys(&after).starts_with(&keys(&before)[..10]), "the original order is kept");
+    let keys = |t: &str| {
+        t.lines()
+            .filter_map(|l| l.trim().split('"').nth(1).map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        keys(&after).starts_with(&keys(&before)[..10]),
+        "the original order is kept"
+    );
     assert!(after.contains("\"maxAmount\": 100,"));
     let list = p.run(&["permissions", "list"]);
     assert!(stdout(&list).contains("email_team"), "{}", text(&list));
-    let (code, _) = p.verify(&["--action", "purchase", "--vendor", "www.amazon.com", "--param", "amount=50"]);
+    let (code, _) = p.verify(&[
+        "--action",
+        "purchase",
+        "--vendor",
+        "www.amazon.com",
+        "--param",
+        "amount=50",
+    ]);
     assert_eq!(code, 0);
     let (code, _) = p.verify(&["--action", "send_email", "--param", "to=team@example.com"]);
     assert_eq!(code, 2);
-    assert_eq!(p.run(&["permissions", "revoke", "email_team"]).status.code(), Some(0));
+    assert_eq!(
+        p.run(&["permissions", "revoke", "email_team"])
+            .status
+            .code(),
+        Some(0)
+    );
     let (code, packet) = p.verify(&["--action", "send_email", "--param", "to=team@example.com"]);
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("no_permission")));
-    assert_eq!(p.run(&["permissions", "revoke", "agent_claude_code"]).status.code(), Some(0));
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("no_permission"))
+    );
+    assert_eq!(
+        p.run(&["permissions", "revoke", "agent_claude_code"])
+            .status
+            .code(),
+        Some(0)
+    );
     let (_, packet) = p.verify(STAGING);
     assert_eq!(packet["reason"], "passport_expired");
-    assert_eq!(p.run(&["permissions", "revoke", "nothing_here"]).status.code(), Some(64));
+    assert_eq!(
+        p.run(&["permissions", "revoke", "nothing_here"])
+            .status
+            .code(),
+        Some(64)
+    );
 }
 
 #[test]
 fn permissions_create_never_writes_an_invalid_policy() {
     let p = Project::init("permissions-invalid");
     let before = p.read("behalf.json");
-    let out = p.run(&["permissions", "create", "agent_claude_code", "--action", "Deploy Now!"]);
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "Deploy Now!",
+    ]);
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(stderr(&out).contains("action"), "{}", text(&out));
-    let dup = p.run(&["permissions", "create", "agent_claude_code", "--action", "x", "--id", "deploy_staging"]);
+    let dup = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "x",
+        "--id",
+        "deploy_staging",
+    ]);
     assert_eq!(dup.status.code(), Some(64));
     assert_eq!(p.read("behalf.json"), before);
 }
@@ -174,12 +345,25 @@ fn budget_is_shared_by_successive_processes() {
     let policy = json!({"version": 1, "passports": [{"id": "p", "agent": "agent_a", "permissions": [
         {"id": "buy", "action": "purchase", "limits": {"budget": {"amount": 100, "per": "1d"}}}]}]});
     let p = Project::with_policy("budget", &policy);
-    let buy = |amount: &str| p.verify(&["--action", "purchase", "--param", &format!("amount={amount}")]);
+    let buy = |amount: &str| {
+        p.verify(&[
+            "--action",
+            "purchase",
+            "--param",
+            &format!("amount={amount}"),
+        ])
+    };
     assert_eq!(buy("60").0, 0);
     assert_eq!(buy("30").0, 0);
     let (code, packet) = buy("20");
-    assert_eq!((code, packet["reason"].as_str()), (1, Some("limit_exceeded")));
-    let (code, _) = p.verify_at("2026-11-27T11:00:00Z", &["--action", "purchase", "--param", "amount=20"]);
+    assert_eq!(
+        (code, packet["reason"].as_str()),
+        (1, Some("limit_exceeded"))
+    );
+    let (code, _) = p.verify_at(
+        "2026-11-27T11:00:00Z",
+        &["--action", "purchase", "--param", "amount=20"],
+    );
     assert_eq!(code, 0, "the window rolled over");
 }
 
@@ -191,9 +375,18 @@ fn audit_tail_export_and_verify_cover_every_decision_and_approval() {
     p.run(&["approvals", "approve", held["approvalId"].as_str().unwrap()]);
     p.verify(PROD);
     let export = p.run(&["audit", "export", "--format", "jsonl"]);
-    let records: Vec<Value> = stdout(&export).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = stdout(&export)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 4);
-    assert_eq!(records.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(records[2]["event"], "approval.granted");
     assert!(behalf_core::verify_chain(&records).ok);
     let verify = p.run(&["audit", "verify"]);
@@ -215,13 +408,18 @@ fn test_command_runs_simple_files_and_conformance_vectors() {
          "expect": {"decision": "approval_required", "reason": "requires_approval"}}]}).to_string());
     let out = p.run(&["test", "policy.test.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout(&out).contains("test result: ok. 2 passed; 0 failed"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("test result: ok. 2 passed; 0 failed"),
+        "{}",
+        text(&out)
+    );
     p.write("wrong.test.json", &json!({"tests": [
         {"name": "prod is not free", "request": {"agentId": "agent_claude_code", "action": "deploy", "vendor": "vercel.com", "params": {"env": "production"}}, "expect": "allowed"}]}).to_string());
     let out = p.run(&["test", "wrong.test.json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(stdout(&out).contains("prod is not free ... FAILED"));
-    let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/approvals.json");
+    let vectors = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/conformance/approvals.json");
     if vectors.exists() {
         let out = p.run(&["test", vectors.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -234,18 +432,49 @@ fn test_command_runs_simple_files_and_conformance_vectors() {
 fn mcp_init_wraps_servers_once_and_claude_writes_one_section() {
     let p = Project::init("mcp-init");
     p.write(".mcp.json", &json!({"mcpServers": {"github": {"command": "npx", "args": ["-y", "gh-mcp"], "env": {"TOKEN": "x"}}}}).to_string());
-    let out = p.run(&["mcp", "init", "--server", "filesystem", "--", "npx", "-y", "@modelcontextprotocol/server-filesystem", "."]);
+    let out = p.run(&[
+        "mcp",
+        "init",
+        "--server",
+        "filesystem",
+        "--",
+        "npx",
+        "-y",
+        "@modelcontextprotocol/server-filesystem",
+        ".",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let first = p.read(".mcp.json");
     let cfg: Value = serde_json::from_str(&first).unwrap();
     let gh = &cfg["mcpServers"]["github"];
     assert_eq!(gh["command"], "behalf");
-    assert_eq!(gh["args"], json!(["mcp", "proxy", "--agent", "agent_claude_code", "--server", "github", "--", "npx", "-y", "gh-mcp"]));
+    assert_eq!(
+        gh["args"],
+        json!([
+            "mcp",
+            "proxy",
+            "--agent",
+            "agent_claude_code",
+            "--server",
+            "github",
+            "--",
+            "npx",
+            "-y",
+            "gh-mcp"
+        ])
+    );
     assert_eq!(gh["env"]["TOKEN"], "x");
     assert_eq!(cfg["mcpServers"]["filesystem"]["args"][5], "filesystem");
-    assert_eq!(cfg["mcpServers"]["behalf"]["args"], json!(["mcp", "serve", "--agent", "agent_claude_code"]));
+    assert_eq!(
+        cfg["mcpServers"]["behalf"]["args"],
+        json!(["mcp", "serve", "--agent", "agent_claude_code"])
+    );
     assert_eq!(p.run(&["mcp", "init"]).status.code(), Some(0));
-    assert_eq!(p.read(".mcp.json"), first, "running it again changes nothing");
+    assert_eq!(
+        p.read(".mcp.json"),
+        first,
+        "running it again changes nothing"
+    );
     p.write("CLAUDE.md", "# Project\n\nBuild with cargo.\n");
     assert_eq!(p.run(&["claude"]).status.code(), Some(0));
     assert_eq!(p.run(&["claude"]).status.code(), Some(0));
@@ -259,8 +488,20 @@ fn mcp_init_wraps_servers_once_and_claude_writes_one_section() {
 fn policy_is_found_in_a_parent_directory_and_state_sits_beside_it() {
     let p = Project::init("parent");
     std::fs::create_dir_all(p.dir.join("sub/deeper")).unwrap();
-    let out = p.cmd(&["verify", "--json", "--action", "deploy", "--vendor", "vercel.com", "--param", "env=staging"])
-        .current_dir(p.dir.join("sub/deeper")).output().unwrap();
+    let out = p
+        .cmd(&[
+            "verify",
+            "--json",
+            "--action",
+            "deploy",
+            "--vendor",
+            "vercel.com",
+            "--param",
+            "env=staging",
+        ])
+        .current_dir(p.dir.join("sub/deeper"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(p.db().exists());
     assert!(!p.dir.join("sub/deeper/.behalf").exists());

@@ -1,5 +1,11 @@
 //! Helpers for the CLI's integration tests: a fresh project directory and a runner.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -35,7 +41,10 @@ impl Project {
 
     pub fn with_policy(name: &str, policy: &serde_json::Value) -> Project {
         let p = Project::new(name);
-        p.write("behalf.json", &serde_json::to_string_pretty(policy).unwrap());
+        p.write(
+            "behalf.json",
+            &serde_json::to_string_pretty(policy).unwrap(),
+        );
         p
     }
 
@@ -103,5 +112,19 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-pub const PROD: &[&str] = &["--action", "deploy", "--vendor", "vercel.com", "--param", "env=production"];
-pub const STAGING: &[&str] = &["--action", "deploy", "--vendor", "vercel.com", "--param", "env=staging"];
+pub const PROD: &[&str] = &[
+    "--action",
+    "deploy",
+    "--vendor",
+    "vercel.com",
+    "--param",
+    "env=production",
+];
+pub const STAGING: &[&str] = &[
+    "--action",
+    "deploy",
+    "--vendor",
+    "vercel.com",
+    "--param",
+    "env=staging",
+];

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The CLI: formatting, lints, the commands end to end, bad input, four processes on one budget
+# (one killed mid-run), then MCP enforcement against real components: the official TypeScript
+# SDK client and server-filesystem behind `behalf mcp proxy`, and the Python `mcp` client.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+bash scripts/setup-cli.sh
+
+step "cargo fmt --check (behalf-cli)"
+cargo fmt -p behalf-cli -- --check
+step "clippy (behalf-cli; lints deny unwrap/expect/panic/indexing)"
+cargo clippy -p behalf-cli --all-targets -- -D warnings
+step "cargo build -p behalf-cli"
+cargo build -p behalf-cli
+BEHALF_BIN="$ROOT/target/debug/behalf"
+export BEHALF_BIN
+
+step "cli: unit tests and commands end to end"
+cargo test -p behalf-cli --bins --test cli
+step "cli: bad input (malformed policy, corrupt and locked database, tampered audit log)"
+cargo test -p behalf-cli --test bad_input
+step "cli: four processes, 500 requests each, one budget; one process killed mid-run"
+cargo test -p behalf-cli --test concurrency
+
+MCP_DIR="$ROOT/cli/tests/mcp"
+step "mcp: TypeScript SDK client + server-filesystem behind behalf mcp proxy"
+(cd "$MCP_DIR" && node --test --test-concurrency=1 proxy.test.mjs)
+step "mcp: Python mcp client, the approval round trip"
+"$MCP_DIR/.venv/bin/python" "$MCP_DIR/test_proxy.py"
+
+step "cli: all passed"
