@@ -1,1 +1,314 @@
-//! placeholder
+//! behalf-wasm: the WebAssembly face of behalf-core for the npm package `behalf`.
+//!
+//! Conversion only. JSON text crosses the boundary both ways (one copy each way beats
+//! per-property reflection), the JS wrapper in `js/api.mjs` shapes the public API, and every
+//! rule of evaluation stays in the core. Errors cross as the JSON text of
+//! `{code, message, hint, problems?}`, thrown as a string for the wrapper to turn into classes.
+
+use std::sync::{Arc, Mutex};
+
+use behalf_core::audit::{verify_chain_anchored, Anchor};
+use behalf_core::error::BehalfError;
+use behalf_core::request::{is_valid_request_id, MAX_ID_CHARS};
+use behalf_core::time::{format_rfc3339, parse_rfc3339, Millis};
+use behalf_core::{webhook, ApiError, Engine, EngineOptions, Policy, Rejection};
+use serde_json::Value;
+use wasm_bindgen::prelude::*;
+
+fn error(e: impl Into<BehalfError>) -> JsValue {
+    JsValue::from_str(&e.into().to_value().to_string())
+}
+
+fn policy_value(text: &str) -> Result<Value, JsValue> {
+    // Unreadable text gets the core's own `invalid_json` problem.
+    serde_json::from_str(text).map_err(|_| match Policy::from_json_text(text) {
+        Err(e) => error(e),
+        Ok(_) => JsValue::from_str("{}"),
+    })
+}
+
+/// JS numbers arrive as f64; the wrapper passes only finite whole milliseconds.
+fn millis(now: f64) -> Millis {
+    now as Millis
+}
+
+fn echo(field: Option<String>) -> Option<String> {
+    field.filter(|s| s.chars().count() <= MAX_ID_CHARS)
+}
+
+fn rejection(
+    message: String,
+    agent_id: Option<String>,
+    action: Option<String>,
+    vendor: Option<String>,
+    resource: Option<String>,
+    request_id: Option<String>,
+) -> Rejection {
+    Rejection {
+        message,
+        agent_id: echo(agent_id),
+        action: echo(action),
+        vendor: echo(vendor),
+        resource: echo(resource),
+        request_id: request_id.filter(|id| is_valid_request_id(id)),
+    }
+}
+
+fn to_json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// A stateful engine: one compiled policy, its usage, approvals, grants and audit chain.
+#[wasm_bindgen]
+pub struct WasmEngine {
+    engine: Engine,
+    /// Audit records handed over by the core's sink, waiting for the JS `onDecision`.
+    delivered: Option<Arc<Mutex<Vec<Value>>>>,
+}
+
+#[wasm_bindgen]
+impl WasmEngine {
+    /// Compiles a policy given as JSON text; throws the policy error's JSON text.
+    #[wasm_bindgen(constructor)]
+    pub fn new(policy: &str, audit_capacity: u32) -> Result<WasmEngine, JsValue> {
+        let value = policy_value(policy)?;
+        let options = EngineOptions {
+            audit_capacity: audit_capacity as usize,
+        };
+        let engine = Engine::from_value(&value, options).map_err(error)?;
+        Ok(WasmEngine {
+            engine,
+            delivered: None,
+        })
+    }
+
+    /// Verifies a request given as JSON text; returns the packet's JSON text. Never fails.
+    pub fn verify(&mut self, request: &str, now: f64) -> String {
+        self.engine.verify_json(request, millis(now)).to_json()
+    }
+
+    /// The `invalid_request` packet for input the wrapper refused to convert.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reject(
+        &mut self,
+        message: String,
+        agent_id: Option<String>,
+        action: Option<String>,
+        vendor: Option<String>,
+        resource: Option<String>,
+        request_id: Option<String>,
+        now: f64,
+    ) -> String {
+        let r = rejection(message, agent_id, action, vendor, resource, request_id);
+        self.engine.reject(r, millis(now)).to_json()
+    }
+
+    /// The `internal_error` packet: the engine fails closed.
+    pub fn internal_error(&mut self, message: &str, now: f64) -> String {
+        self.engine.internal_error(message, millis(now)).to_json()
+    }
+
+    /// Approves a pending approval; `ttl` is the JSON text of a duration, if any.
+    pub fn approve(
+        &mut self,
+        approval_id: &str,
+        ttl: Option<String>,
+        now: f64,
+    ) -> Result<String, JsValue> {
+        let ttl = match ttl {
+            Some(text) => Some(serde_json::from_str::<Value>(&text).map_err(|_| {
+                error(ApiError::new(
+                    "bad_duration",
+                    "`ttl` is not a duration".into(),
+                    "write a positive duration like `30m`, `2h` or whole seconds",
+                ))
+            })?),
+            None => None,
+        };
+        self.engine
+            .approve(approval_id, ttl.as_ref(), millis(now))
+            .map(|grant| to_json_text(&grant))
+            .map_err(error)
+    }
+
+    pub fn deny(&mut self, approval_id: &str, now: f64) -> Result<String, JsValue> {
+        self.engine
+            .deny(approval_id, millis(now))
+            .map(|approval| to_json_text(&approval))
+            .map_err(error)
+    }
+
+    pub fn pending_approvals(&self, now: f64) -> String {
+        to_json_text(&self.engine.pending_approvals(millis(now)))
+    }
+
+    pub fn grants(&self, now: f64) -> String {
+        to_json_text(&self.engine.grants(millis(now)))
+    }
+
+    pub fn audit_log(&mut self) -> String {
+        to_json_text(&self.engine.audit_log_value())
+    }
+
+    pub fn export_state(&mut self) -> String {
+        to_json_text(&self.engine.export_state())
+    }
+
+    pub fn restore(&mut self, state: &str) -> Result<(), JsValue> {
+        let value: Value = serde_json::from_str(state).map_err(|_| {
+            error(ApiError::new(
+                "bad_state",
+                "the state is not valid JSON".into(),
+                "pass the exact value exportState() returned",
+            ))
+        })?;
+        self.engine.restore(&value).map_err(error)
+    }
+
+    /// Starts handing every audit record to `take_records` (for the JS `onDecision`).
+    pub fn deliver_records(&mut self) {
+        let queue: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let sink = Arc::clone(&queue);
+        self.engine.set_audit_sink(Some(Box::new(move |record| {
+            if let Ok(mut q) = sink.lock() {
+                q.push(record.to_value());
+            }
+        })));
+        self.delivered = Some(queue);
+    }
+
+    /// Chains pending records and returns, as a JSON array, those not yet handed over.
+    pub fn take_records(&mut self) -> String {
+        self.engine.flush();
+        let taken = match self.delivered.as_ref().map(|q| q.lock()) {
+            Some(Ok(mut q)) => std::mem::take(&mut *q),
+            _ => Vec::new(),
+        };
+        to_json_text(&Value::Array(taken))
+    }
+}
+
+/// The stateless one-shot verify of JSON texts; throws only for a bad policy.
+#[wasm_bindgen]
+pub fn verify_once(policy: &str, request: &str, now: f64) -> Result<String, JsValue> {
+    let policy = policy_value(policy)?;
+    match serde_json::from_str::<Value>(request) {
+        Ok(request) => behalf_core::verify_once(&policy, &request, millis(now))
+            .map(|d| d.to_json())
+            .map_err(error),
+        Err(_) => {
+            let mut engine =
+                Engine::from_value(&policy, EngineOptions { audit_capacity: 1 }).map_err(error)?;
+            Ok(engine.verify_json(request, millis(now)).to_json())
+        }
+    }
+}
+
+/// The one-shot `invalid_request` packet for input the wrapper refused to convert.
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn reject_once(
+    policy: &str,
+    message: String,
+    agent_id: Option<String>,
+    action: Option<String>,
+    vendor: Option<String>,
+    resource: Option<String>,
+    request_id: Option<String>,
+    now: f64,
+) -> Result<String, JsValue> {
+    let policy = policy_value(policy)?;
+    let mut engine =
+        Engine::from_value(&policy, EngineOptions { audit_capacity: 1 }).map_err(error)?;
+    let r = rejection(message, agent_id, action, vendor, resource, request_id);
+    Ok(engine.reject(r, millis(now)).to_json())
+}
+
+/// Every problem of a policy, as a JSON array (empty when it loads).
+#[wasm_bindgen]
+pub fn validate(policy: &str) -> String {
+    let problems = match serde_json::from_str::<Value>(policy) {
+        Ok(value) => behalf_core::validate(&value),
+        Err(_) => match Policy::from_json_text(policy) {
+            Err(e) => e.problems,
+            Ok(_) => Vec::new(),
+        },
+    };
+    serde_json::to_string(&problems).unwrap_or_else(|_| "[]".into())
+}
+
+/// Verifies audit records given as a JSON array; returns the chain report's JSON text. The
+/// optional anchor (the first `seq` and the last `hash` the caller knows) catches a chain cut
+/// at either end.
+#[wasm_bindgen]
+pub fn verify_audit_chain(
+    records: &str,
+    first_seq: Option<f64>,
+    last_hash: Option<String>,
+) -> Result<String, JsValue> {
+    let records: Vec<Value> = serde_json::from_str(records).map_err(|_| {
+        error(ApiError::new(
+            "bad_audit_log",
+            "the audit records are not a JSON array".into(),
+            "pass the array auditLog() returned",
+        ))
+    })?;
+    let anchor = Anchor {
+        first_seq: first_seq.map(|s| s as u64),
+        last_hash,
+    };
+    let report = verify_chain_anchored(&records, &anchor);
+    serde_json::to_string(&report).map_err(|_| JsValue::from_str("{}"))
+}
+
+/// The Standard Webhooks `v1,<base64>` signature of `id.timestamp.body`.
+#[wasm_bindgen]
+pub fn webhook_sign(
+    secret: &str,
+    id: &str,
+    timestamp: f64,
+    body: &[u8],
+) -> Result<String, JsValue> {
+    webhook::sign(secret, id, timestamp as i64, body).map_err(|e| {
+        error(ApiError::new(
+            e.code(),
+            e.message().into(),
+            "pass the endpoint's `whsec_...` secret",
+        ))
+    })
+}
+
+/// Checks a `webhook-signature` header; returns "" when it holds, else the error code.
+#[wasm_bindgen]
+pub fn webhook_verify(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now_seconds: f64,
+) -> String {
+    match webhook::verify(secret, id, timestamp, body, signature, now_seconds as i64) {
+        Ok(()) => String::new(),
+        Err(e) => e.code().into(),
+    }
+}
+
+/// Epoch milliseconds of an RFC 3339 time, or NaN.
+#[wasm_bindgen]
+pub fn parse_time(text: &str) -> f64 {
+    parse_rfc3339(text).map_or(f64::NAN, |t| t as f64)
+}
+
+#[wasm_bindgen]
+pub fn format_time(millis: f64) -> String {
+    format_rfc3339(millis as Millis)
+}
+
+/// Test-only hook: executes `unreachable`, so tests can check that a trapped instance is
+/// replaced and the call fails closed. Nothing in the library calls it.
+#[wasm_bindgen]
+pub fn __behalf_test_trap() {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Builds the npm package `behalf` into bindings-js/pkg/: the size-tuned wasm32 build of
+# behalf-wasm, wasm-bindgen for the `nodejs` and `web` targets, wasm-opt, and the JS wrapper.
+# Installs the wasm-bindgen CLI at the crate's pinned version if it is missing or different.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+JS="$ROOT/bindings-js"
+PKG="$JS/pkg"
+cd "$ROOT"
+
+# The CLI must match the crate exactly: the glue and the wasm's schema are one version.
+want="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' "$JS/Cargo.toml")"
+have_version="$( (wasm-bindgen --version 2>/dev/null || true) | awk '{print $2}')"
+if [ "$have_version" != "$want" ]; then
+  step "cargo install wasm-bindgen-cli $want (found: ${have_version:-none})"
+  cargo install --locked wasm-bindgen-cli --version "$want"
+fi
+
+# wasm-opt: a system binaryen if present, else the pinned npm `binaryen` of package-lock.json.
+if have wasm-opt; then
+  WASM_OPT=(wasm-opt)
+else
+  if [ ! -x "$JS/node_modules/.bin/wasm-opt" ]; then
+    step "npm ci (for binaryen's wasm-opt)"
+    (cd "$JS" && npm ci --no-audit --no-fund)
+  fi
+  WASM_OPT=("$JS/node_modules/.bin/wasm-opt")
+fi
+
+step "cargo build behalf-wasm (wasm32, profile wasm-release)"
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+cargo build -p behalf-wasm --target wasm32-unknown-unknown --profile wasm-release
+WASM="$ROOT/target/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
+
+rm -rf "$PKG"
+mkdir -p "$PKG"
+for target in nodejs web; do
+  out="$PKG/$([ "$target" = nodejs ] && echo node || echo web)"
+  step "wasm-bindgen --target $target"
+  wasm-bindgen "$WASM" --target "$target" --out-dir "$out" --out-name behalf_wasm --no-typescript
+  step "wasm-opt ($target)"
+  # The features rustc enables by default for wasm32-unknown-unknown; nothing beyond them.
+  "${WASM_OPT[@]}" -Oz --strip-debug --strip-producers \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    "$out/behalf_wasm_bg.wasm" -o "$out/behalf_wasm_bg.wasm"
+done
+# The web glue is an ES module; tell Node so too (the node glue stays CommonJS).
+echo '{ "type": "module" }' > "$PKG/web/package.json"
+
+step "JS wrapper"
+cp "$JS/js/api.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$PKG/"
+# api.cjs: the same source, with its one `export { ... };` line as `module.exports = { ... };`.
+{
+  echo '"use strict";'
+  sed -E 's/^export \{(.*)\};$/module.exports = {\1};/' "$JS/js/api.mjs"
+} > "$PKG/api.cjs"
+grep -q '^module.exports = {' "$PKG/api.cjs" || { echo "api.cjs: no export line converted" >&2; exit 1; }
+
+raw=$(wc -c < "$PKG/web/behalf_wasm_bg.wasm")
+gz=$(gzip -9 -c "$PKG/web/behalf_wasm_bg.wasm" | wc -c)
+echo "behalf_wasm_bg.wasm: $raw bytes raw, $gz bytes gzipped"
