@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The Python binding: lints, the native core's conformance packets (for the differential
+# check), `pip install ./bindings-py` from source into bindings-py/.venv, then pytest: every
+# conformance vector, Python-specific inputs, the guard decorator, threads, mypy --strict
+# and stubtest.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+VENV="$ROOT/bindings-py/.venv"
+
+bash "$ROOT/scripts/setup-py.sh"
+export PATH="$VENV/bin:$PATH"
+
+step "cargo fmt --check (behalf-py)"
+cargo fmt -p behalf-py -- --check
+step "clippy -p behalf-py (library lints deny unwrap/expect/panic/indexing)"
+cargo clippy -p behalf-py -- -D warnings
+
+step "native packets for the differential check (cargo test -p behalf-core --test conformance)"
+cargo test -p behalf-core --test conformance
+[ -s "$ROOT/target/conformance/native.json" ] || {
+  echo "test-py: target/conformance/native.json was not written" >&2
+  exit 1
+}
+
+step "pip install ./bindings-py (maturin, release, from source)"
+# Its own target dir: the Python build never waits on (or evicts) the other crates' builds.
+CARGO_TARGET_DIR="$ROOT/target/python" \
+  python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings-py
+
+step "pytest bindings-py/tests"
+cd "$ROOT/bindings-py"
+status=0
+python -m pytest tests -q -p no:cacheprovider || status=$?
+case "$status" in
+  0) ;;
+  5) echo "test-py: pytest collected no tests" >&2; exit 1 ;;
+  *) echo "test-py: pytest failed (exit $status)" >&2; exit "$status" ;;
+esac
