@@ -335,7 +335,7 @@ function passportOf(id) {
 
 function line(cls, key, value) {
   const row = el("span", { class: `ln ${cls || ""}` });
-  if (key !== undefined) row.append(el("span", { class: "k" }, key.padEnd(10)));
+  if (key !== undefined) row.append(el("span", { class: "k" }, key.padEnd(11)));
   if (value instanceof Node) row.append(value);
   else if (value !== undefined) row.append(String(value));
   return row;
@@ -363,6 +363,7 @@ function renderTrace(p, request) {
   body.textContent = "";
   body.dataset.decision = p.decision;
   body.dataset.reason = p.reason;
+  body.dataset.run = String(state.runs);
   const rows = [];
   rows.push(line("cmd", undefined, el("span", {}, el("span", { class: "prompt" }, "$ "), "behalf verify")));
   const field = (k, label = k) => {
@@ -436,12 +437,6 @@ function renderTrace(p, request) {
   body.classList.add("reveal");
 }
 
-function describe(r) {
-  const on = r.vendor ? ` on ${r.vendor}` : "";
-  const res = r.resource ? ` (${r.resource})` : "";
-  return `${r.action ?? "?"}${on}${res}`;
-}
-
 function renderOutcome(p, request) {
   const box = $("outcome");
   box.hidden = false;
@@ -457,30 +452,42 @@ function renderOutcome(p, request) {
   );
   const ex = $("executor");
   ex.textContent = "";
-  const what = describe(request);
+  const what = actionSummary(request);
   if (kind === "allowed") {
     ex.append(
-      el("div", { class: "exec-line ok" }, el("span", { class: "exec-tag" }, "executed: true"), ` The tool is called: ${what}.`),
+      el("div", { class: "exec-line ok" }, el("span", { class: "exec-tag" }, "executed: true"), " The tool is called: ", what, "."),
       el("p", { class: "muted small" }, p.reason === "approved" ? `A person approved it; grant ${p.grantId} is open until ${p.grantExpiresAt}. ` : "", "In your integration the tool would run now. Here, nothing runs: the sandbox only shows the decision."),
     );
   } else if (kind === "held") {
     const go = el("button", { type: "button", class: "link", onclick: () => document.querySelector("#approvals button")?.focus() }, "Review it in Approvals");
     ex.append(
-      el("div", { class: "exec-line warn" }, el("span", { class: "exec-tag" }, "executed: false"), ` Held: ${what} waits for a person.`),
+      el("div", { class: "exec-line warn" }, el("span", { class: "exec-tag" }, "executed: false"), " Held: ", what, " waits for a person."),
       el("p", { class: "muted small" }, p.approvalId ? `Approval ${p.approvalId} is pending. ` : "", go, ", then run the trace again: the agent retries."),
     );
   } else {
     ex.append(
-      el("div", { class: "exec-line bad" }, el("span", { class: "exec-tag" }, "executed: false"), ` Stopped before the tool: ${what} never runs.`),
+      el("div", { class: "exec-line bad" }, el("span", { class: "exec-tag" }, "executed: false"), " Stopped before the tool: ", what, " never runs."),
       el("p", { class: "muted small" }, "The agent gets the reason back and the decision is in the audit log. Fail closed: no permission, no action."),
     );
   }
 }
 
 // ---- approvals, grants, budgets, audit -----------------------------------------------------
-function requestSummary(r) {
-  const params = r.params && Object.keys(r.params).length ? ` ${JSON.stringify(r.params)}` : "";
-  return `${r.agentId} → ${describe(r)}${params}`;
+/** `action on vendor (resource)`, with look-alike characters marked. */
+function actionSummary(r) {
+  return el(
+    "span",
+    {},
+    visible(typeof r.action === "string" ? r.action : "?"),
+    typeof r.vendor === "string" ? [" on ", visible(r.vendor)] : null,
+    typeof r.resource === "string" ? [" (", visible(r.resource), ")"] : null,
+  );
+}
+
+/** `agent → action on vendor (resource) {params}`. */
+function requestSummary(r, withParams = true) {
+  const params = withParams && r.params && Object.keys(r.params).length ? ` ${JSON.stringify(r.params)}` : "";
+  return el("span", {}, visible(r.agentId ?? "?"), " → ", actionSummary(r), params ? visible(params) : null);
 }
 
 function renderApprovals() {
@@ -497,7 +504,7 @@ function renderApprovals() {
         "li",
         { class: "item approval", dataset: { id: a.approvalId } },
         el("div", { class: "item-main" }, el("code", {}, a.approvalId), el("span", { class: "muted small" }, ` · ${a.permission}`)),
-        el("div", { class: "small" }, visible(requestSummary(a.request))),
+        el("div", { class: "small" }, requestSummary(a.request)),
         el("div", { class: "muted small" }, `waiting since ${fmtTime(a.createdAt)} · expires ${a.expiresAt.replace("T", " ").slice(0, 16)} UTC`),
         el("div", { class: "actions" }, approve, deny),
       ),
@@ -537,7 +544,7 @@ function renderGrants() {
           "li",
           { class: "item grant", dataset: { id: g.grantId, end: Date.parse(g.expiresAt), start: Date.parse(g.createdAt) } },
           el("div", { class: "item-main" }, el("code", {}, g.grantId), el("span", { class: "muted small" }, ` · ${g.permission}${g.singleUse ? " · single use" : ""}`)),
-          el("div", { class: "small" }, visible(requestSummary(g.request))),
+          el("div", { class: "small" }, requestSummary(g.request)),
           el("div", { class: "countdown" }, el("span", { class: "left" }), el("span", { class: "muted small" }, ` left · until ${fmtTime(g.expiresAt)} UTC`)),
           el("div", { class: "bar", "aria-hidden": "true" }, el("i")),
         ),
@@ -567,7 +574,8 @@ function renderUsage() {
   box.textContent = "";
   if (!state.behalf || !state.policy) return;
   const exported = state.behalf.exportState();
-  const usage = (typeof exported === "string" ? JSON.parse(exported) : exported)?.usage ?? [];
+  const st = typeof exported === "string" ? JSON.parse(exported) : exported;
+  const usage = st?.state?.usage ?? st?.usage ?? [];
   const now = clock.now();
   for (const passport of state.policy.passports) {
     for (const perm of passport.permissions) {
@@ -616,7 +624,7 @@ function renderAudit() {
   } else if (report.ok) {
     chain.className = "chain ok";
     chain.dataset.ok = "true";
-    chain.append(el("span", { "aria-hidden": "true" }, "✓ "), records.length ? `Chain verified: ${records.length} records, every hash recomputed` : "Chain verified: empty");
+    chain.append(el("span", { "aria-hidden": "true" }, "✓ "), records.length ? `Chain verified: ${records.length} ${records.length === 1 ? "record" : "records"}, every hash recomputed` : "Chain verified: empty");
   } else {
     chain.className = "chain bad";
     chain.dataset.ok = "false";
@@ -648,7 +656,7 @@ function renderAudit() {
         el("td", { class: "num" }, r.seq),
         el("td", {}, fmtTime(r.time)),
         el("td", {}, cell("event", r.event)),
-        el("td", { class: "req" }, r.agentId ? visible(`${r.agentId} → ${describe(r)}`) : "—"),
+        el("td", { class: "req" }, r.agentId ? requestSummary(r, false) : "—"),
         el("td", {}, outcome),
         el("td", { class: "hash" }, el("code", { title: `hash ${r.hash}\nprevHash ${r.prevHash}` }, `${r.hash.slice(0, 10)}…`)),
         el("td", {}, button),

@@ -96,16 +96,23 @@ async function expectDecision(page, decision, reason) {
   return text;
 }
 
+/** How many traces the page has run (the trace panel counts them). */
+async function runs(page) {
+  return Number((await page.locator("#trace-body").getAttribute("data-run")) ?? 0);
+}
+
+async function afterRun(page, action) {
+  const before = await runs(page);
+  await action();
+  await page.waitForFunction((n) => Number(document.querySelector("#trace-body").dataset.run ?? 0) > n, before);
+}
+
 async function run(page) {
-  const before = await page.locator("#audit tr").count();
-  await page.click("#run");
-  await page.waitForFunction((n) => document.querySelectorAll("#audit tr").length > n, before);
+  await afterRun(page, () => page.click("#run"));
 }
 
 async function pick(page, id) {
-  const before = await page.locator("#audit tr").count();
-  await page.click(`button.scenario[data-id="${id}"]`);
-  await page.waitForFunction((n) => document.querySelectorAll("#audit tr").length > n, before);
+  await afterRun(page, () => page.click(`button.scenario[data-id="${id}"]`));
 }
 
 async function shot(page, name) {
@@ -310,9 +317,7 @@ describe("editors", () => {
     const request = JSON.parse(await editor.inputValue());
     request.params.to = "someone@elsewhere.org";
     await editor.fill(JSON.stringify(request, null, 2));
-    const before = await page.locator("#audit tr").count();
-    await editor.press("Control+Enter");
-    await page.waitForFunction((n) => document.querySelectorAll("#audit tr").length > n, before);
+    await afterRun(page, () => editor.press("Control+Enter"));
     const text = await expectDecision(page, "denied", "no_permission");
     assert.match(text, /email_example\s+skipped\s+condition on `to` does not hold/);
     await page.close();
@@ -369,9 +374,7 @@ describe("sharing and the audit chain", () => {
       reached = await page.evaluate(() => document.activeElement.dataset?.id === "coachella");
     }
     assert.ok(reached, "the scenarios are reachable with Tab");
-    const before = await page.locator("#audit tr").count();
-    await page.keyboard.press("Enter");
-    await page.waitForFunction((n) => document.querySelectorAll("#audit tr").length > n, before);
+    await afterRun(page, () => page.keyboard.press("Enter"));
     await expectDecision(page, "denied", "no_permission");
     await page.close();
   });
