@@ -6,8 +6,6 @@ use behalf_core::Decision;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::to_py;
-
 /// The answer to one request: `allowed`, `denied` or `approval_required`, with the reason.
 #[pyclass(module = "behalf._behalf", name = "Decision", frozen)]
 pub struct PyDecision {
@@ -120,9 +118,29 @@ impl PyDecision {
         Ok(list)
     }
 
-    /// The canonical camelCase packet, identical in every runtime.
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.inner.to_value())
+    /// The canonical camelCase packet, identical in every runtime, keys in packet order
+    /// (the same fields as `to_json()`; the conformance tests compare it with the core's).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = &self.inner;
+        let packet = PyDict::new(py);
+        packet.set_item("decision", d.decision().as_str())?;
+        packet.set_item("allowed", d.allowed())?;
+        packet.set_item("reason", d.reason.as_str())?;
+        packet.set_item("message", d.message())?;
+        packet.set_item("requestId", &d.request_id)?;
+        packet.set_item("agentId", d.agent_id.as_deref())?;
+        packet.set_item("action", d.action.as_deref())?;
+        packet.set_item("vendor", d.vendor.as_deref())?;
+        packet.set_item("resource", d.resource.as_deref())?;
+        packet.set_item("passportId", d.passport_id.as_deref())?;
+        packet.set_item("activePermissions", d.active_permissions)?;
+        packet.set_item("matchedPermission", d.matched_permission.as_deref())?;
+        packet.set_item("approvalId", d.approval_id.as_deref())?;
+        packet.set_item("grantId", d.grant_id.as_deref())?;
+        packet.set_item("grantExpiresAt", d.grant_expires_at.map(format_rfc3339))?;
+        packet.set_item("evaluatedAt", format_rfc3339(d.evaluated_at))?;
+        packet.set_item("trace", self.trace(py)?)?;
+        Ok(packet)
     }
 
     /// The canonical packet as JSON text.

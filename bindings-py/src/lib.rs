@@ -386,7 +386,7 @@ fn duration_arg(ttl: &Bound<'_, PyAny>) -> PyResult<Value> {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (policy, *, agent_id=None, audit_capacity=behalf_core::audit::DEFAULT_CAPACITY, clock=None))]
+    #[pyo3(signature = (policy, *, agent_id=None, audit_capacity=10000, clock=None))]
     fn new(
         py: Python<'_>,
         policy: &Bound<'_, PyAny>,

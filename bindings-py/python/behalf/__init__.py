@@ -170,7 +170,7 @@ class Behalf(_behalf.Engine):
                     check(args, kwargs)
                     return await async_fn(*args, **kwargs)
 
-                return cast(Callable[P, R], guarded_async)
+                return cast("Callable[P, R]", guarded_async)
 
             @functools.wraps(fn)
             def guarded(*args: P.args, **kwargs: P.kwargs) -> R:

@@ -1,6 +1,8 @@
 # Stubs of the native module behalf._behalf (checked against it by mypy.stubtest).
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union, final
 
+from typing_extensions import disjoint_base
+
 __version__: str
 
 _Time = Union[str, int, float, Any]
@@ -45,6 +47,7 @@ class Decision:
     def to_dict(self) -> Dict[str, Any]: ...
     def to_json(self) -> str: ...
 
+@disjoint_base
 class Engine:
     def __new__(
         cls,
