@@ -374,7 +374,7 @@ function renderTrace(p, request) {
   field("vendor");
   field("resource");
   if (request.params && typeof request.params === "object" && !Array.isArray(request.params)) {
-    for (const [k, v] of Object.entries(request.params)) rows.push(line("field param", k, visible(paramText(v))));
+    for (const [k, v] of Object.entries(request.params)) rows.push(line("field param", k, paramText(v)));
   }
 
   const considered = new Set();
@@ -394,6 +394,10 @@ function renderTrace(p, request) {
     }
     if (t.step === "request") {
       rows.push(line("perm", undefined, el("span", {}, "  ✗ ", el("span", { class: "pid" }, "request".padEnd(18)), " ", el("span", { class: "bad res" }, "invalid".padEnd(9)), " ", visible(t.detail))));
+      continue;
+    }
+    if (t.step === "result") {
+      rows.push(line("perm none", undefined, el("span", { class: "dim" }, `  · ${t.detail}`)));
       continue;
     }
     if (t.permission) considered.add(t.permission);
@@ -446,7 +450,7 @@ function renderOutcome(p, request) {
   verdict.textContent = "";
   const title = { allowed: "Allowed", held: "Approval required", denied: "Denied" }[kind];
   verdict.append(
-    el("div", { class: "verdict-title" }, el("span", { class: "icon", "aria-hidden": "true" }, { allowed: "✓", held: "⏸", denied: "✕" }[kind]), " ", title),
+    el("div", { class: "verdict-title" }, el("span", { class: "icon", "aria-hidden": "true" }, { allowed: "✓", held: "‖", denied: "✕" }[kind]), " ", title),
     el("div", { class: "verdict-reason" }, el("code", { id: "reason" }, p.reason)),
     el("p", { class: "verdict-msg", id: "message" }, p.message),
   );
@@ -487,7 +491,7 @@ function actionSummary(r) {
 /** `agent → action on vendor (resource) {params}`. */
 function requestSummary(r, withParams = true) {
   const params = withParams && r.params && Object.keys(r.params).length ? ` ${JSON.stringify(r.params)}` : "";
-  return el("span", {}, visible(r.agentId ?? "?"), " → ", actionSummary(r), params ? visible(params) : null);
+  return el("span", {}, visible(r.agentId ?? "?"), " → ", actionSummary(r), params || null);
 }
 
 function renderApprovals() {
@@ -654,12 +658,12 @@ function renderAudit() {
         "tr",
         { class: `${i === broken ? "broken" : ""} ${isTampered ? "tampered" : ""}`, dataset: { seq: r.seq } },
         el("td", { class: "num" }, r.seq),
-        el("td", {}, fmtTime(r.time)),
-        el("td", {}, cell("event", r.event)),
+        el("td", { class: "time" }, fmtTime(r.time)),
+        el("td", { class: "event" }, cell("event", r.event)),
         el("td", { class: "req" }, r.agentId ? requestSummary(r, false) : "—"),
-        el("td", {}, outcome),
+        el("td", { class: "outcome" }, outcome),
         el("td", { class: "hash" }, el("code", { title: `hash ${r.hash}\nprevHash ${r.prevHash}` }, `${r.hash.slice(0, 10)}…`)),
-        el("td", {}, button),
+        el("td", { class: "act" }, button),
       ),
     );
   });
