@@ -32,10 +32,12 @@ rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 cargo build -p behalf-wasm --target wasm32-unknown-unknown --profile wasm-release
 WASM="$ROOT/target/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
 
-rm -rf "$PKG"
-mkdir -p "$PKG"
+# Built beside, then swapped in, so a concurrent reader (www's build, a test) never sees half.
+OUT="$ROOT/target/behalf-js-pkg.$$"
+rm -rf "$OUT"
+mkdir -p "$OUT"
 for target in nodejs web; do
-  out="$PKG/$([ "$target" = nodejs ] && echo node || echo web)"
+  out="$OUT/$([ "$target" = nodejs ] && echo node || echo web)"
   step "wasm-bindgen --target $target"
   wasm-bindgen "$WASM" --target "$target" --out-dir "$out" --out-name behalf_wasm --no-typescript
   step "wasm-opt ($target)"
@@ -46,16 +48,20 @@ for target in nodejs web; do
     "$out/behalf_wasm_bg.wasm" -o "$out/behalf_wasm_bg.wasm"
 done
 # The web glue is an ES module; tell Node so too (the node glue stays CommonJS).
-echo '{ "type": "module" }' > "$PKG/web/package.json"
+echo '{ "type": "module" }' > "$OUT/web/package.json"
 
 step "JS wrapper"
-cp "$JS/js/api.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$PKG/"
+cp "$JS/js/api.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$OUT/"
 # api.cjs: the same source, with its one `export { ... };` line as `module.exports = { ... };`.
 {
   echo '"use strict";'
   sed -E 's/^export \{(.*)\};$/module.exports = {\1};/' "$JS/js/api.mjs"
-} > "$PKG/api.cjs"
-grep -q '^module.exports = {' "$PKG/api.cjs" || { echo "api.cjs: no export line converted" >&2; exit 1; }
+} > "$OUT/api.cjs"
+grep -q '^module.exports = {' "$OUT/api.cjs" || { echo "api.cjs: no export line converted" >&2; exit 1; }
+rm -rf "$PKG.old.$$"
+[ -e "$PKG" ] && mv "$PKG" "$PKG.old.$$"
+mv "$OUT" "$PKG"
+rm -rf "$PKG.old.$$"
 
 raw=$(wc -c < "$PKG/web/behalf_wasm_bg.wasm")
 gz=$(gzip -9 -c "$PKG/web/behalf_wasm_bg.wasm" | wc -c)
