@@ -323,6 +323,7 @@ function run() {
   const packet = state.behalf.verify(request, { now: clock.now() });
   state.last = { packet, request };
   state.runs += 1;
+  $("run").classList.remove("nudge");
   renderTrace(packet, request);
   renderOutcome(packet, request);
   renderSide();
@@ -530,7 +531,13 @@ function decide(id, approve) {
     $("run-note").textContent = `${e.code ? e.code + ": " : ""}${e.message || e}`;
   }
   renderSide();
+  nudge();
   $("run").focus();
+}
+
+/** Points at Run: the next step is the agent's retry. */
+function nudge() {
+  $("run").classList.add("nudge");
 }
 
 let grantsShown = "";
@@ -593,7 +600,7 @@ function renderUsage() {
         el(
           "div",
           { class: "budget", id: `budget-${perm.id}` },
-          el("div", { class: "small" }, el("code", {}, perm.id), ` budget: `, el("strong", {}, `${spent} of ${budget.amount}`), ` spent in the last ${budget.per}`),
+          el("div", { class: "small" }, "Budget ", el("code", {}, perm.id), `: `, el("strong", {}, `${spent} of ${budget.amount}`), ` spent in the last ${budget.per}`),
           el("div", { class: `bar ${pct >= 100 ? "full" : ""}`, "aria-hidden": "true" }, el("i", { style: `width:${pct}%` })),
         ),
       );
@@ -707,6 +714,11 @@ function showStory() {
   steps.hidden = !s.steps;
   for (const step of s.steps ?? []) steps.append(el("li", {}, step));
   for (const b of document.querySelectorAll(".scenario")) b.setAttribute("aria-pressed", String(b.dataset.id === s.id));
+  // On phones the scenarios scroll sideways: keep the chosen one in view.
+  const list = $("scenario-list");
+  const chosen = list.querySelector(`.scenario[data-id="${s.id}"]`);
+  if (chosen && list.scrollWidth > list.clientWidth) list.scrollLeft = Math.max(0, chosen.parentElement.offsetLeft - 24);
+  document.title = `${s.title} — behalf sandbox`;
 }
 
 function pick(id, runNow) {
@@ -824,6 +836,7 @@ async function main() {
       tick();
       renderSide();
       $("run-note").textContent = `The simulated clock jumped ${b.textContent.trim()}. Nothing else changed: run the trace again.`;
+      nudge();
     });
   }
   $("reset").addEventListener("click", resetSandbox);
