@@ -97,10 +97,10 @@ impl AuditRecord {
         text(out, "reason", self.reason);
         text(out, "requestId", self.request_id.as_deref());
         text(out, "resource", self.resource.as_deref());
-        out.push_str("\"seq\":");
-        out.push_str(&self.seq.to_string());
-        out.push(',');
-        text(out, "time", Some(&format_rfc3339(self.time)));
+        use std::fmt::Write as _;
+        let _ = write!(out, "\"seq\":{},\"time\":\"", self.seq);
+        crate::time::write_rfc3339(self.time, out);
+        out.push_str("\",");
         out.push_str("\"vendor\":");
         match &self.vendor {
             Some(v) => canonical::write_string(v, out),
@@ -142,15 +142,12 @@ pub fn chain_hash(prev_hash: &str, body: &Value) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            if let Some(&c) = DIGITS.get(usize::from(nibble)) {
-                out.push(char::from(c));
-            }
-        }
+        out.push(DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
+        out.push(DIGITS.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0'));
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The result of checking a chain.
@@ -184,7 +181,10 @@ pub fn verify_chain_anchored(records: &[Value], anchor: &Anchor) -> ChainReport 
     let mut report = verify_links(records, anchor.first_seq);
     if report.ok {
         if let Some(want) = &anchor.last_hash {
-            let last = records.last().and_then(|r| r.get("hash")).and_then(Value::as_str);
+            let last = records
+                .last()
+                .and_then(|r| r.get("hash"))
+                .and_then(Value::as_str);
             if last != Some(want.as_str()) {
                 report = ChainReport {
                     ok: false,

@@ -85,17 +85,29 @@ pub fn to_string(value: &Value) -> String {
 
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    // Copy runs that need no escape in one go; escape the rest.
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0..=0x1f => Some(""),
+            _ => None,
+        };
+        if let Some(e) = escape {
+            out.push_str(s.get(start..i).unwrap_or_default());
+            if e.is_empty() {
+                out.push_str(&format!("\\u{b:04x}"));
+            } else {
+                out.push_str(e);
+            }
+            start = i + 1;
         }
     }
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 
@@ -107,5 +119,17 @@ mod tests {
     fn sorts_keys_at_every_depth_and_canonicalizes_numbers() {
         let v = serde_json::json!({"b": [1.0, {"z": 1, "a": 0.1}], "a": "x\n"});
         assert_eq!(to_string(&v), r#"{"a":"x\n","b":[1,{"a":0.1,"z":1}]}"#);
+    }
+
+    #[test]
+    fn escapes_like_json_and_keeps_unicode() {
+        let text = "a\"b\\c\u{1}d\u{1f}é\tf";
+        assert_eq!(
+            to_string(&serde_json::json!(text)),
+            r#""a\"b\\c\u0001d\u001fé\tf""#
+        );
+        let back: String =
+            serde_json::from_str(&to_string(&serde_json::json!(text))).unwrap_or_default();
+        assert_eq!(back, text);
     }
 }

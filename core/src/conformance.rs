@@ -106,7 +106,11 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
             Ok(_) => Vec::new(),
             Err(e) => e.problems,
         };
-        let expected = case.get("expectPolicyErrors").and_then(Value::as_array).cloned().unwrap_or_default();
+        let expected = case
+            .get("expectPolicyErrors")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         compare_problems(&problems, &expected, &mut report.failures);
         report.passed = report.failures.is_empty();
         return report;
@@ -287,8 +291,15 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
             let mut records = log.as_array().cloned().unwrap_or_default();
             // The verifier knows where the chain starts and the head it must reach.
             let anchor = crate::audit::Anchor {
-                first_seq: records.first().and_then(|r| r.get("seq")).and_then(Value::as_u64),
-                last_hash: records.last().and_then(|r| r.get("hash")).and_then(Value::as_str).map(str::to_string),
+                first_seq: records
+                    .first()
+                    .and_then(|r| r.get("seq"))
+                    .and_then(Value::as_u64),
+                last_hash: records
+                    .last()
+                    .and_then(|r| r.get("hash"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             };
             if let Err(why) = tamper(&mut records, t) {
                 fail(&mut report.failures, why);
@@ -428,7 +439,11 @@ fn check_policy_errors(policy: &Value, expected: &[Value], failures: &mut Vec<St
     compare_problems(&crate::policy::validate(policy), expected, failures);
 }
 
-fn compare_problems(problems: &[crate::policy::Problem], expected: &[Value], failures: &mut Vec<String>) {
+fn compare_problems(
+    problems: &[crate::policy::Problem],
+    expected: &[Value],
+    failures: &mut Vec<String>,
+) {
     if problems.is_empty() {
         failures.push("the policy was accepted; expected it to be rejected".into());
         return;

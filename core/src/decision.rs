@@ -1,6 +1,5 @@
 //! The decision packet: canonical JSON, camelCase, identical in every runtime.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -87,13 +86,57 @@ impl Reason {
     }
 }
 
-/// One step of the evaluation, formatted only when the packet is serialized.
+/// A trace step's explanation: mostly fixed text or text prepared when the policy compiled,
+/// so building a trace allocates nothing.
+#[derive(Clone, Debug)]
+pub enum TraceDetail {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for TraceDetail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            TraceDetail::Static(s) => s,
+            TraceDetail::Shared(s) => s,
+            TraceDetail::Owned(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for TraceDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
+}
+
+impl From<&'static str> for TraceDetail {
+    fn from(s: &'static str) -> Self {
+        TraceDetail::Static(s)
+    }
+}
+
+impl From<String> for TraceDetail {
+    fn from(s: String) -> Self {
+        TraceDetail::Owned(s)
+    }
+}
+
+impl From<Arc<str>> for TraceDetail {
+    fn from(s: Arc<str>) -> Self {
+        TraceDetail::Shared(s)
+    }
+}
+
+/// One step of the evaluation.
 #[derive(Clone, Debug)]
 pub struct TraceStep {
     pub step: &'static str,
     pub permission: Option<Arc<str>>,
     pub result: &'static str,
-    pub detail: Cow<'static, str>,
+    pub detail: TraceDetail,
 }
 
 /// A decision, as returned by `verify`.

@@ -1,7 +1,6 @@
 //! The stateful engine: compile a policy once, then verify many requests, keeping usage,
 //! approvals, grants and the audit chain. Time is always an input.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -9,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
-use crate::decision::{Decision, Reason, TraceStep};
+use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
 use crate::error::{ApiError, BehalfError};
 use crate::evaluate::{evaluate, Outcome};
 use crate::ids::IdSource;
@@ -169,8 +168,12 @@ impl Engine {
             trace: vec![TraceStep {
                 step: "request",
                 permission: None,
-                result: if reason == Reason::InternalError { "fault" } else { "invalid" },
-                detail: Cow::Owned(rejection.message.clone()),
+                result: if reason == Reason::InternalError {
+                    "fault"
+                } else {
+                    "invalid"
+                },
+                detail: TraceDetail::Owned(rejection.message.clone()),
             }],
             problem: Some(rejection.message),
         };

@@ -1,11 +1,9 @@
 //! The evaluation order, top to bottom, as in DESIGN.md's reason table: the first rule that
 //! applies decides. Restrictive wins: block over approval over allow, whatever the file order.
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
-use crate::decision::{Reason, TraceStep};
+use crate::decision::{Reason, TraceDetail, TraceStep};
 use crate::number::Decimal;
 use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
 use crate::request::{lookup, Request};
@@ -46,7 +44,7 @@ fn step(
     step: &'static str,
     permission: Option<&Permission>,
     result: &'static str,
-    detail: impl Into<Cow<'static, str>>,
+    detail: impl Into<TraceDetail>,
 ) -> TraceStep {
     TraceStep {
         step,
@@ -115,12 +113,7 @@ pub fn evaluate(
             continue;
         }
         if let Some(failed) = p.when.iter().find(|c| !condition_holds(c, &request.params)) {
-            trace.push(step(
-                "match",
-                Some(p),
-                "skipped",
-                format!("condition on `{}` does not hold", failed.path),
-            ));
+            trace.push(step("match", Some(p), "skipped", failed.failure.clone()));
             continue;
         }
         if !p.in_window(now) {

@@ -31,26 +31,27 @@ impl std::fmt::Debug for IdSource {
 pub struct NoRandomness;
 
 impl IdSource {
-    fn byte(&mut self) -> Result<u8, NoRandomness> {
-        if self.used >= BLOCK {
-            getrandom::fill(&mut self.pool).map_err(|_| NoRandomness)?;
-            self.used = 0;
-        }
-        let b = self.pool.get(self.used).copied().ok_or(NoRandomness)?;
-        self.used += 1;
-        Ok(b)
-    }
-
     /// `prefix` followed by 16 uniformly random base62 characters.
     pub fn make(&mut self, prefix: &str) -> Result<String, NoRandomness> {
         let mut id = String::with_capacity(prefix.len() + 16);
         id.push_str(prefix);
-        while id.len() < prefix.len() + 16 {
-            let b = self.byte()?;
-            // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
-            if b < 248 {
-                if let Some(&c) = ALPHABET.get(usize::from(b % 62)) {
-                    id.push(char::from(c));
+        let mut missing = 16;
+        while missing > 0 {
+            if self.used >= BLOCK {
+                getrandom::fill(&mut self.pool).map_err(|_| NoRandomness)?;
+                self.used = 0;
+            }
+            for &b in self.pool.get(self.used..).unwrap_or_default() {
+                self.used += 1;
+                // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
+                if b < 248 {
+                    if let Some(&c) = ALPHABET.get(usize::from(b % 62)) {
+                        id.push(char::from(c));
+                        missing -= 1;
+                        if missing == 0 {
+                            break;
+                        }
+                    }
                 }
             }
         }

@@ -30,39 +30,51 @@ pub fn action(text: &str, allow_star: bool) -> Result<String, NormError> {
     Ok(lower)
 }
 
-/// Canonical host: ASCII, lowercased, one trailing dot stripped, no empty labels.
+/// Canonical host: ASCII, lowercased, one trailing dot stripped, no empty labels. One pass.
 pub fn vendor(text: &str) -> Result<String, NormError> {
-    if !text.is_ascii() {
-        return Err("is not ASCII (punycode it first: xn--...)");
-    }
-    if text.contains("://") {
-        return Err("has a scheme; give the host only");
-    }
-    let lower = text.to_ascii_lowercase();
-    let host = lower.strip_suffix('.').unwrap_or(&lower);
+    let host = text.strip_suffix('.').unwrap_or(text);
     if host.is_empty() {
         return Err("is empty");
     }
     if host.len() > MAX_HOST {
-        return Err("is longer than 253 characters");
+        return if text.is_ascii() {
+            Err("is longer than 253 characters")
+        } else {
+            Err("is not ASCII (punycode it first: xn--...)")
+        };
     }
+    let mut out = String::with_capacity(host.len());
+    let mut label = 0usize;
     for c in host.bytes() {
         match c {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {}
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label += 1,
+            b'A'..=b'Z' => {
+                out.push(char::from(c.to_ascii_lowercase()));
+                label += 1;
+                if label > 63 {
+                    return Err("has a label longer than 63 characters");
+                }
+                continue;
+            }
+            b'.' if label == 0 => return Err("has an empty label"),
+            b'.' => label = 0,
+            b':' if host.contains("://") => return Err("has a scheme; give the host only"),
             b':' => return Err("has a port or scheme; give the host only"),
             b'/' => return Err("has a path; give the host only"),
             b' ' | b'\t' => return Err("contains white space"),
             b'*' => return Err("contains `*`, which only patterns may use"),
+            0x80.. => return Err("is not ASCII (punycode it first: xn--...)"),
             _ => return Err("may only contain a-z 0-9 - _ and dots"),
         }
+        if label > 63 {
+            return Err("has a label longer than 63 characters");
+        }
+        out.push(char::from(c));
     }
-    if host.split('.').any(str::is_empty) {
+    if label == 0 {
         return Err("has an empty label");
     }
-    if host.split('.').any(|label| label.len() > 63) {
-        return Err("has a label longer than 63 characters");
-    }
-    Ok(host.to_string())
+    Ok(out)
 }
 
 /// Canonical resource path: repeated, leading and trailing `/` removed; unsafe segments refused.

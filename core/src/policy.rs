@@ -89,6 +89,8 @@ pub enum Matcher {
 pub struct Condition {
     pub path: String,
     pub matcher: Matcher,
+    /// The trace's words when this condition does not hold, prepared once.
+    pub failure: Arc<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -189,6 +191,8 @@ pub struct WebhookEndpoint {
     pub url: String,
     pub events: Vec<String>,
     pub secret_env: String,
+    /// During a rotation, the variable holding the previous secret (both sign).
+    pub previous_secret_env: Option<String>,
     pub description: Option<String>,
 }
 
@@ -1006,6 +1010,7 @@ impl Validator {
                 Some(m) => out.push(Condition {
                     path: key.clone(),
                     matcher: m,
+                    failure: Arc::from(format!("condition on `{key}` does not hold").as_str()),
                 }),
                 None => ok = false,
             }
@@ -1181,21 +1186,23 @@ impl Validator {
             }
             (out.len() == items.len()).then_some(out)
         });
-        let secret_env = map.get("secretEnv").and_then(|v| {
-            let at = join(path, "secretEnv");
-            let s = self.text(v, &at)?;
-            let ok = !s.is_empty()
-                && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-                && !s.as_bytes().first().is_some_and(u8::is_ascii_digit);
-            if !ok {
+        let secret_env = map
+            .get("secretEnv")
+            .and_then(|v| self.env_name(v, &join(path, "secretEnv")));
+        // Absent: None; present and valid: Some(Some); present and invalid: Some(None).
+        let previous_secret_env = map.get("previousSecretEnv").map(|v| {
+            let at = join(path, "previousSecretEnv");
+            let name = self.env_name(v, &at)?;
+            if secret_env.as_deref() == Some(name.as_str()) {
                 self.problem(
                     &at,
                     "bad_webhook",
-                    format!("`{s}` is not an environment variable name"),
-                    "name the variable holding the secret, e.g. `BEHALF_WEBHOOK_SECRET`",
+                    format!("`{name}` is also the `secretEnv`"),
+                    "name the variable holding the previous secret, or remove `previousSecretEnv` to end the rotation",
                 );
+                return None;
             }
-            ok.then_some(s)
+            Some(name)
         });
         let description = map
             .get("description")
@@ -1205,8 +1212,28 @@ impl Validator {
             url: url?,
             events: events?,
             secret_env: secret_env?,
+            previous_secret_env: match previous_secret_env {
+                None => None,
+                Some(v) => Some(v?),
+            },
             description,
         })
+    }
+
+    fn env_name(&mut self, v: &Value, at: &str) -> Option<String> {
+        let s = self.text(v, at)?;
+        let ok = !s.is_empty()
+            && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            && !s.as_bytes().first().is_some_and(u8::is_ascii_digit);
+        if !ok {
+            self.problem(
+                at,
+                "bad_webhook",
+                format!("`{s}` is not an environment variable name"),
+                "name the variable holding the secret, e.g. `BEHALF_WEBHOOK_SECRET`",
+            );
+        }
+        ok.then_some(s)
     }
 }
 

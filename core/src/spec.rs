@@ -238,6 +238,12 @@ pub const WEBHOOK: &[Field] = &[
         true,
         "Name of the environment variable holding the `whsec_` secret.",
     ),
+    field(
+        "previousSecretEnv",
+        Kind::EnvName,
+        false,
+        "During a secret rotation: the variable holding the previous secret; messages carry a signature from each.",
+    ),
     field("description", Kind::Text, false, "Free text."),
 ];
 

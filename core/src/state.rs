@@ -129,9 +129,11 @@ impl State {
     pub fn sweep(&mut self, now: Millis, policy: &Policy) {
         // Decided and expired approvals are kept a day longer, so that approving one late
         // says `approval_expired` rather than `approval_not_found`.
-        self.approvals.retain(|_, a| now < a.expires_at.saturating_add(FORGET_AFTER));
+        self.approvals
+            .retain(|_, a| now < a.expires_at.saturating_add(FORGET_AFTER));
         let approvals = &self.approvals;
-        self.open.retain(|_, id| approvals.get(id).is_some_and(|a| now < a.expires_at));
+        self.open
+            .retain(|_, id| approvals.get(id).is_some_and(|a| now < a.expires_at));
         for list in self.grants.values_mut() {
             list.retain(|g| now < g.expires_at && !(g.single_use && g.used));
         }

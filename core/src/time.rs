@@ -75,17 +75,49 @@ pub fn parse_rfc3339(text: &str) -> Option<Millis> {
 
 /// Formats as `2026-11-26T11:00:00.000Z`.
 pub fn format_rfc3339(at: Millis) -> String {
+    let mut out = String::with_capacity(24);
+    write_rfc3339(at, &mut out);
+    out
+}
+
+/// Appends `2026-11-26T11:00:00.000Z` to `out`.
+pub fn write_rfc3339(at: Millis, out: &mut String) {
     let millis = at.rem_euclid(1000);
     let seconds = at.div_euclid(1000);
     let days = seconds.div_euclid(86_400);
     let secs_of_day = seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs_of_day / 3600,
-        (secs_of_day / 60) % 60,
-        secs_of_day % 60
-    )
+    if !(0..=9999).contains(&year) {
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            secs_of_day / 3600,
+            (secs_of_day / 60) % 60,
+            secs_of_day % 60
+        );
+        return;
+    }
+    fn digits(out: &mut String, value: i64, width: u32) {
+        for p in (0..width).rev() {
+            let d = (value / 10_i64.pow(p)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+    }
+    digits(out, year, 4);
+    out.push('-');
+    digits(out, month, 2);
+    out.push('-');
+    digits(out, day, 2);
+    out.push('T');
+    digits(out, secs_of_day / 3600, 2);
+    out.push(':');
+    digits(out, (secs_of_day / 60) % 60, 2);
+    out.push(':');
+    digits(out, secs_of_day % 60, 2);
+    out.push('.');
+    digits(out, millis, 3);
+    out.push('Z');
 }
 
 /// A duration of `<integer><unit>` (`s`, `m`, `h`, `d`) or a positive integer of seconds,

@@ -165,7 +165,12 @@ pub struct Delivery {
     pub body: String,
 }
 
-pub fn delivery(secrets: &[&str], id: &str, timestamp: i64, body: String) -> Result<Delivery, WebhookError> {
+pub fn delivery(
+    secrets: &[&str],
+    id: &str,
+    timestamp: i64,
+    body: String,
+) -> Result<Delivery, WebhookError> {
     if secrets.is_empty() {
         return Err(WebhookError::BadSecret);
     }
@@ -191,7 +196,12 @@ pub fn delivery_for(
     secrets: &[&str],
     timestamp: i64,
 ) -> Result<Delivery, WebhookError> {
-    delivery(secrets, &message_id(record), timestamp, event_payload(record).to_string())
+    delivery(
+        secrets,
+        &message_id(record),
+        timestamp,
+        event_payload(record).to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -203,7 +213,11 @@ mod delivery_tests {
         let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let new = "whsec_c2VjcmV0LXR3by1mb3ItdGhlLXJvdGF0aW9u";
         let d = delivery(&[old, new], "msg_1", 1_700_000_000, "{}".into());
-        let sig = d.as_ref().ok().and_then(|d| d.headers.iter().find(|(k, _)| k == "webhook-signature")).map(|(_, v)| v.clone());
+        let sig = d
+            .as_ref()
+            .ok()
+            .and_then(|d| d.headers.iter().find(|(k, _)| k == "webhook-signature"))
+            .map(|(_, v)| v.clone());
         let sig = sig.unwrap_or_default();
         assert_eq!(sig.split(' ').count(), 2);
         assert!(verify(old, "msg_1", "1700000000", b"{}", &sig, 1_700_000_000).is_ok());
