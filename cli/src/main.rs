@@ -13,6 +13,7 @@ mod permissions;
 mod project;
 mod render;
 mod store;
+mod webhooks;
 
 use error::{exit, CliError};
 use project::Project;
@@ -137,6 +138,9 @@ Examples:
     /// MCP: a verify_action server, an enforcing proxy, and .mcp.json wiring
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// Signed webhooks: endpoints in behalf.json, delivery, status and replay
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Write the behalf section of CLAUDE.md (how behalf answers, what to do on approval)
     #[command(after_help = "Examples:
   behalf claude
@@ -190,6 +194,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => commands::audit(&globals, c),
         Command::Test(a) => commands::test(&globals, a),
         Command::Mcp(c) => mcp::run(&globals, c),
+        Command::Webhooks(c) => webhooks::run(&globals, c),
         Command::Claude(a) => commands::claude(&globals, a),
     };
     match result {

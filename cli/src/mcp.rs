@@ -296,6 +296,7 @@ fn serve(g: &Globals, agent: Option<String>) -> Result<u8> {
     let loaded = project.load()?;
     let agent = default_agent(agent, &loaded).ok();
     let mut store = project.store()?;
+    crate::webhooks::spawn_background(&project);
     let out = Out(Mutex::new(std::io::stdout()));
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
@@ -960,6 +961,7 @@ fn proxy(g: &Globals, a: ProxyArgs) -> Result<u8> {
     };
     let server = sanitize_vendor(&a.server);
     let store = project.store()?;
+    crate::webhooks::spawn_background(&project);
     let (program, args) = a
         .command
         .split_first()

@@ -78,7 +78,18 @@ impl Store {
              CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, time TEXT NOT NULL,
                  event TEXT NOT NULL, request_id TEXT, decision TEXT, reason TEXT,
                  approval_id TEXT, hash TEXT NOT NULL, record TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id);",
+             CREATE INDEX IF NOT EXISTS audit_request ON audit (request_id);
+             CREATE TABLE IF NOT EXISTS webhook_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 msg_id TEXT NOT NULL, endpoint TEXT NOT NULL, seq INTEGER NOT NULL,
+                 event_type TEXT NOT NULL, body TEXT NOT NULL,
+                 status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+                 next_at INTEGER NOT NULL, lease_owner TEXT, lease_until INTEGER,
+                 last_code INTEGER, last_error TEXT, last_at INTEGER,
+                 created_at INTEGER NOT NULL, delivered_at INTEGER,
+                 UNIQUE (endpoint, msg_id));
+             CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (status, next_at);
+             CREATE TABLE IF NOT EXISTS webhook_endpoint (id TEXT PRIMARY KEY,
+                 disabled_at INTEGER, disabled_reason TEXT, retry_at INTEGER NOT NULL DEFAULT 0);",
         )?;
         let version: Option<String> = tx
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
@@ -129,7 +140,7 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated_at = excluded.updated_at",
             params![state.to_string(), now],
         )?;
-        append_audit(&tx, &records)?;
+        append_audit(&tx, &records, &policy.webhooks)?;
         tx.commit()?;
         Ok(out)
     }
@@ -266,6 +277,11 @@ impl Store {
             .optional()?)
     }
 
+    /// The connection, for the webhook outbox (`webhooks.rs`).
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     pub fn audit_count(&self) -> Result<u64> {
         let total: i64 = self
             .conn
@@ -307,7 +323,13 @@ fn engine_with_state(tx: &Transaction<'_>, policy: &Policy) -> Result<Engine> {
 
 /// Appends records to the global chain: seq and `prevHash` come from the database, not from
 /// the engine (other processes append too), and each `hash` is computed here.
-fn append_audit(tx: &Transaction<'_>, records: &[behalf_core::AuditRecord]) -> Result<()> {
+/// Every record's event is queued in the webhook outbox for each endpoint that wants it, in the
+/// same transaction: no decision is recorded without its events, and no event without its record.
+fn append_audit(
+    tx: &Transaction<'_>,
+    records: &[behalf_core::AuditRecord],
+    webhooks: &[behalf_core::policy::WebhookEndpoint],
+) -> Result<()> {
     if records.is_empty() {
         return Ok(());
     }
@@ -342,6 +364,7 @@ fn append_audit(tx: &Transaction<'_>, records: &[behalf_core::AuditRecord]) -> R
             record.hash,
             value.to_string(),
         ])?;
+        crate::webhooks::enqueue(tx, &record, webhooks)?;
         prev = record.hash;
     }
     tx.execute(
