@@ -4,6 +4,7 @@
   flaky      1st request 500, 2nd hangs past the sender's timeout, 3rd 429 Retry-After: 2, then ok
   gone       410 Gone
   slowfirst  the first request of each webhook-id waits 5 s before answering; then ok
+  redirect   302 to the URL in the query string (?to=...), which a sender must not follow
 Every request is one JSON line in the log file. Secrets: RECEIVER_SECRETS (JSON, key → whsec_).
 Usage: receiver.py PORT LOGFILE"""
 
@@ -47,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length)
-        parts = [p for p in self.path.split("/") if p]
+        parts = [p for p in self.path.split("?")[0].split("/") if p]
         key, behaviour = (parts + ["", ""])[:2]
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {"recv": "py", "path": self.path, "id": headers.get("webhook-id"),
@@ -65,6 +66,10 @@ class Handler(BaseHTTPRequestHandler):
             entry["status"] = 400
             log(entry)
             return self.answer(400)
+        if behaviour == "redirect":
+            entry["status"] = 302
+            log(entry)
+            return self.answer(302, {"location": self.path.split("?to=", 1)[-1]})
         if behaviour == "gone":
             entry["status"] = 410
             log(entry)

@@ -406,6 +406,42 @@ def test_410_gone_disables_the_endpoint():
     assert len(PY.entries("/py/gone/x")) == 2
 
 
+def test_redirects_are_not_followed_and_a_failed_message_can_be_replayed():
+    # SSRF guard: a receiver cannot point behalf at another host (or anywhere else).
+    target = NODE.url("/node/ok/redirected")
+    p = Project("redirect")
+    p.run("webhooks", "add", "r", "--url", PY.url(f"/py/redirect/x?to={target}"),
+          "--secret-env", "PY_SECRET")
+    p.verify(action="ping")
+    env = {"BEHALF_WEBHOOK_MAX_ATTEMPTS": "2"}
+
+    def failed():
+        p.run("webhooks", "deliver", "--once", env=env)
+        return p.endpoint("r")["failed"] == 1
+    wait_until(failed, 20, "the message to fail after 2 attempts")
+    assert len(PY.entries(f"/py/redirect/x?to={target}")) == 2
+    assert NODE.entries("/node/ok/redirected") == [], "the redirect was followed"
+    [d] = p.status()["deliveries"]
+    assert d["status"] == "failed" and d["attempts"] == 2 and d["lastCode"] == 302, d
+    assert "redirect" in d["lastError"] and target in d["lastError"], d
+    assert "failed" in p.run("webhooks", "status").stdout
+    # The endpoint is fixed; `replay` sends the failed message again, with the same id.
+    doc = json.loads((p.dir / "behalf.json").read_text())
+    doc["webhooks"][0]["url"] = PY.url("/py/ok/replayed")
+    (p.dir / "behalf.json").write_text(json.dumps(doc, indent=2))
+    out = p.run("webhooks", "replay", d["msgId"]).stdout
+    assert d["msgId"] in out, out
+    p.run("webhooks", "deliver", "--once")
+    [e] = PY.entries("/py/ok/replayed")
+    assert e["id"] == d["msgId"] and e["verified"], e
+    assert p.endpoint("r")["delivered"] == 1
+    # By audit seq too; an unknown id is a usage error.
+    p.run("webhooks", "replay", "1")
+    p.run("webhooks", "deliver", "--once")
+    assert [x["id"] for x in PY.entries("/py/ok/replayed")] == [d["msgId"]] * 2
+    p.run("webhooks", "replay", "msg_00000000000000000000000000000000", ok=(64,))
+
+
 def mcp_call(proc, n: int, args: dict) -> dict:
     proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call",
                                  "params": {"name": "verify_action", "arguments": args}}) + "\n")
@@ -518,6 +554,7 @@ TESTS = [
     test_a_rotation_signs_with_both_secrets_until_it_is_finished,
     test_a_failing_receiver_gets_the_message_later_with_the_same_id,
     test_410_gone_disables_the_endpoint,
+    test_redirects_are_not_followed_and_a_failed_message_can_be_replayed,
     test_killed_between_the_decision_and_the_post_delivers_once_after_a_restart,
     test_killed_during_the_post_is_redelivered_with_the_same_id,
     test_a_thousand_decisions_with_the_receiver_down_all_arrive_once,
