@@ -740,6 +740,7 @@ function syncUrl() {
 
 function resetSandbox() {
   clock.reset();
+  tick();
   if (state.policyOk) buildEngine("Sandbox reset: a fresh engine, the clock back at 11:00.");
   $("trace-body").textContent = "";
   $("trace-body").append(el("span", { class: "dim" }, "Run a trace to see the engine decide."));

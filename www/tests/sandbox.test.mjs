@@ -324,17 +324,40 @@ describe("editors", () => {
   });
 });
 
+describe("the rest of the page", () => {
+  test("a request that is not JSON is located, and Reset starts over", async () => {
+    const page = await openPage(DESKTOP, "s=production");
+    await expectDecision(page, "approval_required", "requires_approval");
+    await page.locator("#request-editor").fill('{ "agentId": "agent_ollie", "action": }');
+    await page.waitForFunction(() => /invalid_json/.test(document.querySelector("#request-problems").innerText));
+    assert.match(await page.locator("#request-problems").innerText(), /line 1, column 39/);
+    assert.ok(await page.locator("#run").isDisabled());
+    await page.click("#request-revert");
+    assert.ok(await page.locator("#run").isEnabled());
+    await page.click("#advance-31");
+    await page.click("#reset");
+    assert.equal(await page.locator("#approvals li").count(), 0);
+    assert.equal(await page.locator("#audit tr").count(), 0);
+    assert.match(await page.locator("#clock").innerText(), /26 Nov 2026 11:00:0\d UTC/);
+    await page.close();
+  });
+});
+
 describe("sharing and the audit chain", () => {
-  test("a shared link reproduces the same trace", async () => {
+  test("a shared link reproduces the same trace, edits included", async () => {
     const page = await openPage(DESKTOP, "s=budget");
     const editor = page.locator("#request-editor");
     const request = JSON.parse(await editor.inputValue());
     request.params.amount = 101;
     await editor.fill(JSON.stringify(request, null, 2));
-    await page.waitForFunction(() => /[#&]r=/.test(location.hash));
+    const policy = JSON.parse(await page.locator("#policy-editor").inputValue());
+    policy.passports[1].permissions[3].id = "weekly_shop";
+    await page.locator("#policy-editor").fill(JSON.stringify(policy, null, 2));
+    await page.waitForFunction(() => /[#&]r=/.test(location.hash) && /[#&]p=/.test(location.hash));
     await run(page);
     const text = await expectDecision(page, "denied", "limit_exceeded");
-    assert.match(text, /amount\s+101/);
+    assert.match(text, /^amount\s+101$/m);
+    assert.match(text, /weekly_shop\s+failed/);
     const link = page.url();
     await page.close();
 
@@ -342,6 +365,7 @@ describe("sharing and the audit chain", () => {
     const text2 = await expectDecision(again, "denied", "limit_exceeded");
     assert.equal(stable(text2), stable(text));
     assert.equal(JSON.parse(await again.locator("#request-editor").inputValue()).params.amount, 101);
+    assert.ok(await again.locator("#policy-revert").isVisible(), "the edited policy is marked as edited");
     await shot(again, "shared-link-desktop");
     await again.close();
   });
