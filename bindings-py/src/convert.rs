@@ -1,6 +1,7 @@
 //! Python objects to JSON values and back. Only JSON-shaped data crosses: a value the core
 //! could not have read from JSON text is refused here, with the path to it, and never guessed.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use serde_json::{Map, Number, Value};
@@ -62,6 +63,25 @@ fn string(s: &Bound<'_, PyString>) -> Result<String, String> {
     s.to_cow()
         .map(|c| c.into_owned())
         .map_err(|_| "a string with unpaired surrogates is not valid UTF-8".into())
+}
+
+/// A request's own field names, as the interned strings that literal dict keys are: a key
+/// that is one of them is read without encoding it (the common case, and the hot path).
+fn known_key(s: &Bound<'_, PyString>) -> Option<&'static str> {
+    let py = s.py();
+    let known = [
+        (intern!(py, "agentId"), "agentId"),
+        (intern!(py, "action"), "action"),
+        (intern!(py, "vendor"), "vendor"),
+        (intern!(py, "resource"), "resource"),
+        (intern!(py, "params"), "params"),
+        (intern!(py, "requestId"), "requestId"),
+        (intern!(py, "amount"), "amount"),
+    ];
+    known
+        .into_iter()
+        .find(|(interned, _)| s.is(interned))
+        .map(|(_, name)| name)
 }
 
 fn classify<'py>(obj: &Bound<'py, PyAny>) -> Result<Node<'py>, String> {
@@ -189,7 +209,8 @@ pub fn to_value(root: &Bound<'_, PyAny>, limits: Limits) -> Result<Value, Refusa
                     }
                     if let Some((k, v)) = items.next() {
                         match k.cast::<PyString>() {
-                            Ok(s) => match string(s) {
+                            Ok(s) => match known_key(s).map_or_else(|| string(s), |k| Ok(k.into()))
+                            {
                                 Ok(s) => *key = s,
                                 Err(message) => {
                                     return Err(Refusal {

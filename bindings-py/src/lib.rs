@@ -5,7 +5,6 @@
 mod convert;
 mod decision;
 
-use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, TryLockError};
@@ -254,7 +253,7 @@ fn bare_internal_error(message: String, now: Millis) -> Decision {
             step: "engine",
             permission: None,
             result: "error",
-            detail: Cow::Owned(message.clone()),
+            detail: message.clone().into(),
         }],
         problem: Some(message),
     }
@@ -409,6 +408,10 @@ impl PyEngine {
         self.agent_id.as_deref()
     }
 
+    /// Decides one request, given as a dict (`{"agentId", "action", "vendor", "resource",
+    /// "params", "requestId"}`) or as keyword arguments (`agent_id=`, `action=`, ...), at `now`
+    /// (RFC 3339 str, aware datetime, epoch ms; default the clock). Never raises for a bad
+    /// request: anything unreadable is a denied `invalid_request` decision.
     #[pyo3(signature = (request=None, /, *, now=None, **fields))]
     fn verify(
         &self,
@@ -427,6 +430,7 @@ impl PyEngine {
         Ok(PyDecision::from(decision))
     }
 
+    /// Decides a request given as JSON text (str or bytes); malformed text is `invalid_request`.
     #[pyo3(signature = (text, /, *, now=None))]
     fn verify_json(
         &self,
@@ -443,6 +447,8 @@ impl PyEngine {
         Ok(PyDecision::from(decision))
     }
 
+    /// Approves a pending approval and returns the grant (`ttl`: `"30m"`, seconds or a
+    /// timedelta; default the permission's grantTtl). Raises `ApprovalError`.
     #[pyo3(signature = (approval_id, /, *, ttl=None, now=None))]
     fn approve<'py>(
         &self,
@@ -463,6 +469,7 @@ impl PyEngine {
         }
     }
 
+    /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
     #[pyo3(signature = (approval_id, /, *, now=None))]
     fn deny<'py>(
         &self,
@@ -477,6 +484,7 @@ impl PyEngine {
         }
     }
 
+    /// The approvals waiting for a person.
     #[pyo3(signature = (*, now=None))]
     fn pending_approvals<'py>(
         &self,
@@ -487,6 +495,7 @@ impl PyEngine {
         to_py(py, &self.locked(py, |e| e.pending_approvals(now)))
     }
 
+    /// The active grants.
     #[pyo3(signature = (*, now=None))]
     fn grants<'py>(
         &self,
@@ -497,14 +506,17 @@ impl PyEngine {
         to_py(py, &self.locked(py, |e| e.grants(now)))
     }
 
+    /// The in-memory window of the audit chain, oldest first, hashed and chained.
     fn audit_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.detached(py, Engine::audit_log_value))
     }
 
+    /// Usage, approvals, grants and the audit window, as JSON-ready data for `restore`.
     fn export_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.detached(py, Engine::export_state))
     }
 
+    /// Replaces this engine's state with one `export_state` returned. Raises `StateError`.
     fn restore(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
         let value = if let Ok(s) = state.cast::<PyString>() {
             serde_json::from_str(&text(s)?).map_err(|e| {
