@@ -435,7 +435,7 @@ function renderTrace(p, request) {
   rows.push(line(`executed ${p.allowed ? "ok" : "bad"}`, "executed", el("strong", {}, String(p.allowed))));
   rows.push(line("dim", "requestId", p.requestId));
   rows.forEach((r, i) => r.style.setProperty("--i", i));
-  body.append(...rows.flatMap((r) => [r, "\n"]));
+  body.append(...rows);
   $("trace-meta").textContent = `evaluated at ${p.evaluatedAt}`;
   body.classList.remove("reveal");
   void body.offsetWidth; // restart the reveal animation
@@ -468,6 +468,13 @@ function renderOutcome(p, request) {
     ex.append(
       el("div", { class: "exec-line warn" }, el("span", { class: "exec-tag" }, "executed: false"), " Held: ", what, " waits for a person."),
       el("p", { class: "muted small" }, p.approvalId ? `Approval ${p.approvalId} is pending. ` : "", go, ", then run the trace again: the agent retries."),
+      el(
+        "pre",
+        { class: "agent-sees", "aria-label": "What the agent is told" },
+        "APPROVAL REQUIRED — do not execute this action.\n",
+        "Action: ", actionSummary(request), "\n",
+        p.approvalId ? `Approval ID: ${p.approvalId}` : "",
+      ),
     );
   } else {
     ex.append(
