@@ -116,6 +116,7 @@ async function pick(page, id) {
 }
 
 async function shot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0)); // the sticky scenario list sits at the top
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
