@@ -364,11 +364,10 @@ impl Deliverer {
                     ),
                 }
             }
-            if let Some(bad) = secrets
+            if secrets
                 .iter()
-                .find(|s| behalf_core::webhook::sign(s, "x", 0, b"").is_err())
+                .any(|s| behalf_core::webhook::sign(s, "x", 0, b"").is_err())
             {
-                let _ = bad;
                 self.warn_once(
                     format!("bad:{}", w.id),
                     format!(
@@ -737,6 +736,9 @@ pub fn spawn_background(project: &Project) {
             let mut deliverer: Option<Deliverer> = None;
             let mut last_error = String::new();
             loop {
+                // The first pass comes one interval after the start (the command gets going
+                // first); then one pass per interval.
+                std::thread::sleep(poll);
                 // No database work at all while the policy lists no endpoints.
                 let wanted = project
                     .load()
@@ -756,7 +758,6 @@ pub fn spawn_background(project: &Project) {
                         }
                     }
                 }
-                std::thread::sleep(poll);
             }
         });
     if let Err(e) = spawned {

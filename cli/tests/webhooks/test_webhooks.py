@@ -462,10 +462,9 @@ def mcp_start(p: Project, env: dict) -> subprocess.Popen:
 def test_killed_between_the_decision_and_the_post_delivers_once_after_a_restart():
     p = Project("kill")
     p.run("webhooks", "add", "py", "--url", PY.url("/py/ok/kill"), "--secret-env", "PY_SECRET")
-    # A delivering `mcp serve` whose next poll is far away: the decision is recorded (with its
-    # event, in one transaction), then the process is killed before it POSTs anything.
+    # A delivering `mcp serve` whose first poll is far away: the decision is recorded (with
+    # its event, in one transaction), then the process is killed before it POSTs anything.
     proc = mcp_start(p, {"BEHALF_WEBHOOK_POLL_MS": "600000"})
-    time.sleep(0.5)  # its first (empty) poll is over
     reply = mcp_call(proc, 1, {"action": "ping"})
     assert reply["result"]["structuredContent"]["decision"] == "allowed", reply
     proc.send_signal(signal.SIGKILL)
