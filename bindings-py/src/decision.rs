@@ -148,6 +148,11 @@ impl PyDecision {
         self.inner.to_json()
     }
 
+    /// Truthy exactly when allowed, so `if b.verify(...):` fails closed.
+    fn __bool__(&self) -> bool {
+        self.inner.allowed()
+    }
+
     fn __repr__(&self) -> String {
         let quoted = |s: Option<&str>| s.map_or("None".to_string(), |s| format!("{s:?}"));
         format!(

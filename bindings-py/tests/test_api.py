@@ -53,6 +53,13 @@ def test_the_decision_has_snake_case_attributes_and_a_canonical_dict(
     assert "deploy_staging" in repr(d)
 
 
+def test_a_decision_is_truthy_only_when_allowed(seed: Dict[str, Any]) -> None:
+    b = behalf.Behalf(seed)
+    assert b.verify(STAGING, now=NOW)
+    assert not b.verify(PRODUCTION, now=NOW)
+    assert not b.verify({"agentId": "nobody", "action": "deploy"}, now=NOW)
+
+
 def test_a_bad_policy_raises_policy_error_listing_every_problem() -> None:
     bad = {
         "version": 1,
