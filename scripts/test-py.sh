@@ -17,11 +17,15 @@ step "clippy -p behalf-py (library lints deny unwrap/expect/panic/indexing)"
 cargo clippy -p behalf-py -- -D warnings
 
 step "native packets for the differential check (cargo test -p behalf-core --test conformance)"
-cargo test -p behalf-core --test conformance
-[ -s "$ROOT/target/conformance/native.json" ] || {
-  echo "test-py: target/conformance/native.json was not written" >&2
+# The core's own failures are the core suite's to report; this suite needs the packets, fresh.
+stamp="$(mktemp)"
+trap 'rm -f "$stamp"' EXIT
+cargo test -p behalf-core --test conformance \
+  || echo "test-py: the native conformance run failed (see the core suite); comparing anyway" >&2
+if [ ! -s "$ROOT/target/conformance/native.json" ] || [ "$stamp" -nt "$ROOT/target/conformance/native.json" ]; then
+  echo "test-py: target/conformance/native.json was not written by this run" >&2
   exit 1
-}
+fi
 
 step "pip install ./bindings-py (maturin, release, from source)"
 # Its own target dir: the Python build never waits on (or evicts) the other crates' builds.

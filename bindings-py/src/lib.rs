@@ -232,6 +232,21 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Runs `f`, turning a panic into `BehalfError(code="internal_error")`: calls that have no
+/// decision to deny with still never let a Rust panic escape as a `BaseException`.
+fn shielded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        raise(
+            py,
+            "BehalfError",
+            &format!("the engine failed: {}", panic_text(payload.as_ref())),
+            "internal_error",
+            "this is a bug in behalf; the call did not complete and nothing was granted",
+            None,
+        )
+    })
+}
+
 /// The packet of last resort, when even the engine cannot record the fault.
 fn bare_internal_error(message: String, now: Millis) -> Decision {
     let n = FALLBACK_IDS.fetch_add(1, Ordering::Relaxed);
@@ -275,10 +290,10 @@ pub struct PyEngine {
 fn compile(py: Python<'_>, policy: &Bound<'_, PyAny>, options: EngineOptions) -> PyResult<Engine> {
     let compiled = if let Ok(s) = policy.cast::<PyString>() {
         let text = text(s)?;
-        py.detach(|| Engine::from_json(&text, options))
+        shielded(py, || py.detach(|| Engine::from_json(&text, options)))?
     } else {
         match to_value(policy, DOCUMENT) {
-            Ok(value) => py.detach(|| Engine::from_value(&value, options)),
+            Ok(value) => shielded(py, || py.detach(|| Engine::from_value(&value, options)))?,
             Err(refusal) => Err(policy_not_json(refusal)),
         }
     };
@@ -317,6 +332,24 @@ impl PyEngine {
             let mut guard = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
             f(&mut guard)
         })
+    }
+
+    /// `locked`, with a panic raised as `BehalfError` (and the lock usable again).
+    fn call<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Engine) -> R + Send,
+    ) -> PyResult<R> {
+        shielded(py, || self.locked(py, f)).inspect_err(|_| self.engine.clear_poison())
+    }
+
+    /// `detached`, with a panic raised as `BehalfError` (and the lock usable again).
+    fn call_detached<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Engine) -> R + Send,
+    ) -> PyResult<R> {
+        shielded(py, || self.detached(py, f)).inspect_err(|_| self.engine.clear_poison())
     }
 
     #[allow(clippy::panic)] // the test-only fault injection is the one place that panics
@@ -462,7 +495,7 @@ impl PyEngine {
             Some(t) if !t.is_none() => Some(duration_arg(t)?),
             _ => None,
         };
-        let grant = self.locked(py, |e| e.approve(approval_id, ttl.as_ref(), now));
+        let grant = self.call(py, |e| e.approve(approval_id, ttl.as_ref(), now))?;
         match grant {
             Ok(g) => to_py(py, &g),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
@@ -478,7 +511,7 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        match self.locked(py, |e| e.deny(approval_id, now)) {
+        match self.call(py, |e| e.deny(approval_id, now))? {
             Ok(a) => to_py(py, &a),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
         }
@@ -492,7 +525,7 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        to_py(py, &self.locked(py, |e| e.pending_approvals(now)))
+        to_py(py, &self.call(py, |e| e.pending_approvals(now))?)
     }
 
     /// The active grants.
@@ -503,17 +536,17 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        to_py(py, &self.locked(py, |e| e.grants(now)))
+        to_py(py, &self.call(py, |e| e.grants(now))?)
     }
 
     /// The in-memory window of the audit chain, oldest first, hashed and chained.
     fn audit_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.detached(py, Engine::audit_log_value))
+        to_py(py, &self.call_detached(py, Engine::audit_log_value)?)
     }
 
     /// Usage, approvals, grants and the audit window, as JSON-ready data for `restore`.
     fn export_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.detached(py, Engine::export_state))
+        to_py(py, &self.call_detached(py, Engine::export_state)?)
     }
 
     /// Replaces this engine's state with one `export_state` returned. Raises `StateError`.
@@ -541,7 +574,7 @@ impl PyEngine {
                 )
             })?
         };
-        self.detached(py, |e| e.restore(&value))
+        self.call_detached(py, |e| e.restore(&value))?
             .map_err(|e| api_error(py, "StateError", &e))
     }
 
@@ -639,12 +672,12 @@ fn validate_policy<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let problems = if let Ok(s) = policy.cast::<PyString>() {
         let text = text(s)?;
-        py.detach(|| Policy::from_json_text(&text).err())
+        shielded(py, || py.detach(|| Policy::from_json_text(&text).err()))?
             .map(|e| e.problems)
             .unwrap_or_default()
     } else {
         match to_value(policy, DOCUMENT) {
-            Ok(v) => py.detach(|| behalf_core::validate(&v)),
+            Ok(v) => shielded(py, || py.detach(|| behalf_core::validate(&v)))?,
             Err(r) => policy_not_json(r).problems,
         }
     };
@@ -682,7 +715,10 @@ fn sign_webhook(
     body: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
     let body = body_bytes(body)?;
-    behalf_core::webhook::sign(secret, msg_id, timestamp, &body).map_err(|e| webhook_error(py, &e))
+    shielded(py, || {
+        behalf_core::webhook::sign(secret, msg_id, timestamp, &body)
+    })?
+    .map_err(|e| webhook_error(py, &e))
 }
 
 /// Verifies a Standard Webhooks signature at `now` (unix seconds); raises `WebhookError`.
@@ -697,8 +733,10 @@ fn verify_webhook_signature(
     now: i64,
 ) -> PyResult<()> {
     let body = body_bytes(body)?;
-    behalf_core::webhook::verify(secret, msg_id, timestamp, &body, signature, now)
-        .map_err(|e| webhook_error(py, &e))
+    shielded(py, || {
+        behalf_core::webhook::verify(secret, msg_id, timestamp, &body, signature, now)
+    })?
+    .map_err(|e| webhook_error(py, &e))
 }
 
 /// Checks an audit log's hash chain, optionally anchored to the first `seq` and the last
@@ -725,7 +763,9 @@ fn verify_audit_chain<'py>(
         first_seq,
         last_hash,
     };
-    let report = py.detach(|| behalf_core::audit::verify_chain_anchored(&list, &anchor));
+    let report = shielded(py, || {
+        py.detach(|| behalf_core::audit::verify_chain_anchored(&list, &anchor))
+    })?;
     to_py(py, &serde_json::to_value(report).unwrap_or(Value::Null))
 }
 
