@@ -7,7 +7,7 @@ mod decision;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use behalf_core::decision::TraceStep;
 use behalf_core::request::{is_valid_request_id, Rejection, MAX_ID_CHARS};
@@ -285,6 +285,14 @@ pub struct PyEngine {
     agent_id: Option<String>,
     clock: Option<Py<PyAny>>,
     panic_next: AtomicBool,
+    delivery: Option<Delivery>,
+}
+
+/// `on_decision`: the core's audit sink queues each chained record; they are handed to the
+/// Python callback after the engine's lock is released, so the callback may call back in.
+struct Delivery {
+    callback: Py<PyAny>,
+    queue: Arc<Mutex<Vec<Value>>>,
 }
 
 fn compile(py: Python<'_>, policy: &Bound<'_, PyAny>, options: EngineOptions) -> PyResult<Engine> {
@@ -359,6 +367,29 @@ impl PyEngine {
         }
     }
 
+    /// Hands the records made since the last call to `on_decision`, each exactly once. A
+    /// failing callback cannot change or hide a decision: its error goes to
+    /// `sys.unraisablehook`.
+    fn deliver(&self, py: Python<'_>) {
+        let Some(delivery) = &self.delivery else {
+            return;
+        };
+        if shielded(py, || self.locked(py, Engine::flush)).is_err() {
+            self.engine.clear_poison();
+        }
+        let records = match delivery.queue.lock() {
+            Ok(mut queue) => std::mem::take(&mut *queue),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        let callback = delivery.callback.bind(py);
+        for record in &records {
+            let delivered = to_py(py, record).and_then(|r| callback.call1((r,)));
+            if let Err(e) = delivered {
+                e.write_unraisable(py, Some(callback));
+            }
+        }
+    }
+
     /// Decides under the lock; a panic becomes a recorded, denied `internal_error` packet.
     fn decide(
         &self,
@@ -372,7 +403,7 @@ impl PyEngine {
                 f(engine)
             })
         }));
-        match run {
+        let decision = match run {
             Ok(decision) => decision,
             Err(payload) => {
                 self.engine.clear_poison();
@@ -385,7 +416,9 @@ impl PyEngine {
                     bare_internal_error(message, now)
                 })
             }
-        }
+        };
+        self.deliver(py);
+        decision
     }
 }
 
@@ -418,20 +451,40 @@ fn duration_arg(ttl: &Bound<'_, PyAny>) -> PyResult<Value> {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (policy, *, agent_id=None, audit_capacity=10000, clock=None))]
+    #[pyo3(signature = (policy, *, agent_id=None, audit_capacity=10000, clock=None, on_decision=None))]
     fn new(
         py: Python<'_>,
         policy: &Bound<'_, PyAny>,
         agent_id: Option<String>,
         audit_capacity: usize,
         clock: Option<Py<PyAny>>,
+        on_decision: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let engine = compile(py, policy, EngineOptions { audit_capacity })?;
+        let mut engine = compile(py, policy, EngineOptions { audit_capacity })?;
+        let delivery = match on_decision.filter(|c| !c.is_none(py)) {
+            Some(callback) if !callback.bind(py).is_callable() => {
+                return Err(PyTypeError::new_err(
+                    "`on_decision` must be a callable taking one audit record (a dict)",
+                ))
+            }
+            Some(callback) => {
+                let queue: Arc<Mutex<Vec<Value>>> = Arc::default();
+                let sink = Arc::clone(&queue);
+                engine.set_audit_sink(Some(Box::new(move |record| {
+                    if let Ok(mut q) = sink.lock() {
+                        q.push(record.to_value());
+                    }
+                })));
+                Some(Delivery { callback, queue })
+            }
+            None => None,
+        };
         Ok(PyEngine {
             engine: Mutex::new(engine),
             agent_id,
             clock: clock.filter(|c| !c.is_none(py)),
             panic_next: AtomicBool::new(false),
+            delivery,
         })
     }
 
@@ -496,6 +549,7 @@ impl PyEngine {
             _ => None,
         };
         let grant = self.call(py, |e| e.approve(approval_id, ttl.as_ref(), now))?;
+        self.deliver(py);
         match grant {
             Ok(g) => to_py(py, &g),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
@@ -511,7 +565,9 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        match self.call(py, |e| e.deny(approval_id, now))? {
+        let denied = self.call(py, |e| e.deny(approval_id, now))?;
+        self.deliver(py);
+        match denied {
             Ok(a) => to_py(py, &a),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
         }

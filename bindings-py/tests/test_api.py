@@ -285,3 +285,54 @@ def test_errors_form_one_hierarchy() -> None:
     assert issubclass(behalf.Denied, behalf.NotAllowed)
     assert issubclass(behalf.ApprovalRequired, behalf.NotAllowed)
     assert behalf.__version__
+
+
+def test_on_decision_gets_every_record_once_chained(seed: Dict[str, Any]) -> None:
+    records: list[Dict[str, Any]] = []
+    b = behalf.Behalf(seed, on_decision=records.append)
+    b.verify(STAGING, now=NOW)
+    assert [r["seq"] for r in records] == [1], "delivered right after the decision"
+    d = b.verify(PRODUCTION, now=NOW)
+    b.approve(d.approval_id or "", now=NOW)
+    b.verify(PRODUCTION, now=NOW)
+    b.verify(42, now=NOW)
+    assert [r["event"] for r in records] == [
+        "decision", "decision", "approval.granted", "decision", "decision",
+    ]
+    assert [r["reason"] for r in records if r["event"] == "decision"] == [
+        "allowed", "requires_approval", "approved", "invalid_request",
+    ]
+    assert behalf.verify_audit_log(records).ok
+    assert records == b.audit_log()
+
+
+def test_a_failing_on_decision_never_changes_the_decision(seed: Dict[str, Any]) -> None:
+    seen: list[Any] = []
+
+    def broken(record: Dict[str, Any]) -> None:
+        raise RuntimeError("sink down")
+
+    import sys
+
+    hook = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        b = behalf.Behalf(seed, on_decision=broken)
+        assert b.verify(STAGING, now=NOW).allowed
+    finally:
+        sys.unraisablehook = hook
+    assert len(seen) == 1 and isinstance(seen[0].exc_value, RuntimeError)
+    with pytest.raises(TypeError):
+        behalf.Behalf(seed, on_decision=42)  # type: ignore[arg-type]
+
+
+def test_on_decision_may_call_back_into_the_engine(seed: Dict[str, Any]) -> None:
+    b: Any = None
+    pending: list[int] = []
+
+    def sink(record: Dict[str, Any]) -> None:
+        pending.append(len(b.pending_approvals(now=NOW)))
+
+    b = behalf.Behalf(seed, on_decision=sink)
+    b.verify(PRODUCTION, now=NOW)
+    assert pending == [1]

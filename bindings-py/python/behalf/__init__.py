@@ -91,7 +91,10 @@ class Behalf(_behalf.Engine):
     `Behalf(policy)` takes the parsed `behalf.json` or its text and raises `PolicyError`
     (listing every problem) when the policy is invalid. Options: `agent_id` (the agent that
     `guard` acts for), `audit_capacity` (audit records kept in memory, default 10,000),
-    `clock` (a callable returning the time when `now` is not passed).
+    `clock` (a callable returning the time when `now` is not passed), `on_decision` (a
+    callable handed every audit record, chained, once, right after the call that made it;
+    this moves the record's hashing onto that call, and the callback's exceptions go to
+    `sys.unraisablehook`, never into the decision).
 
     Methods (implemented natively): `verify(request | **fields, now=None) -> Decision` never
     raises for a bad request; `verify_json(text)`; `approve(approval_id, ttl=None, now=None)`;
@@ -109,11 +112,18 @@ class Behalf(_behalf.Engine):
         agent_id: Optional[str] = None,
         audit_capacity: int = 10_000,
         clock: Optional[Callable[[], Time]] = None,
+        on_decision: Optional[Callable[[Dict[str, Any]], object]] = None,
     ) -> Behalf:
         """Loads a policy file (`behalf.json`)."""
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        return cls(text, agent_id=agent_id, audit_capacity=audit_capacity, clock=clock)
+        return cls(
+            text,
+            agent_id=agent_id,
+            audit_capacity=audit_capacity,
+            clock=clock,
+            on_decision=on_decision,
+        )
 
     def guard(
         self,

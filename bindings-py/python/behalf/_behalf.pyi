@@ -57,6 +57,7 @@ class Engine:
         agent_id: Optional[str] = None,
         audit_capacity: int = 10000,
         clock: Optional[Callable[[], _Time]] = None,
+        on_decision: Optional[Callable[[Dict[str, Any]], object]] = None,
     ) -> "Engine": ...
     @property
     def agent_id(self) -> Optional[str]: ...
