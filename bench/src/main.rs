@@ -3,7 +3,12 @@
 //!
 //! `cargo run --release -p behalf-bench` (add `-- --quick` for a short run)
 
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark binary, not library code
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)] // a benchmark binary, not library code
 
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -29,12 +34,54 @@ struct Shape {
 
 fn seed_shapes(agent_for: impl Fn(usize) -> String) -> Vec<Shape> {
     vec![
-        Shape { agent: agent_for(0), action: "deploy", vendor: "vercel.com", env: "staging", amount: 0, to: "" },
-        Shape { agent: agent_for(0), action: "deploy", vendor: "vercel.com", env: "production", amount: 0, to: "" },
-        Shape { agent: agent_for(1), action: "purchase", vendor: "coachella.com", env: "", amount: 742, to: "" },
-        Shape { agent: agent_for(1), action: "send_email", vendor: "gmail.com", env: "", amount: 0, to: "bob@example.com" },
-        Shape { agent: agent_for(1), action: "send_email", vendor: "gmail.com", env: "", amount: 0, to: "eve@evil.com" },
-        Shape { agent: agent_for(1), action: "browse", vendor: "news.ycombinator.com", env: "", amount: 0, to: "" },
+        Shape {
+            agent: agent_for(0),
+            action: "deploy",
+            vendor: "vercel.com",
+            env: "staging",
+            amount: 0,
+            to: "",
+        },
+        Shape {
+            agent: agent_for(0),
+            action: "deploy",
+            vendor: "vercel.com",
+            env: "production",
+            amount: 0,
+            to: "",
+        },
+        Shape {
+            agent: agent_for(1),
+            action: "purchase",
+            vendor: "coachella.com",
+            env: "",
+            amount: 742,
+            to: "",
+        },
+        Shape {
+            agent: agent_for(1),
+            action: "send_email",
+            vendor: "gmail.com",
+            env: "",
+            amount: 0,
+            to: "bob@example.com",
+        },
+        Shape {
+            agent: agent_for(1),
+            action: "send_email",
+            vendor: "gmail.com",
+            env: "",
+            amount: 0,
+            to: "eve@evil.com",
+        },
+        Shape {
+            agent: agent_for(1),
+            action: "browse",
+            vendor: "news.ycombinator.com",
+            env: "",
+            amount: 0,
+            to: "",
+        },
     ]
 }
 
@@ -142,7 +189,9 @@ fn cedar_request(s: &Shape) -> Request {
     let principal = EntityUid::from_str(&format!(r#"Agent::"{}""#, s.agent)).unwrap();
     let action = EntityUid::from_str(&format!(r#"Action::"{}""#, s.action)).unwrap();
     let resource = EntityUid::from_str(&format!(r#"Vendor::"{}""#, s.vendor)).unwrap();
-    let context = Context::from_json_value(json!({"env": s.env, "amount": s.amount, "to": s.to}), None).unwrap();
+    let context =
+        Context::from_json_value(json!({"env": s.env, "amount": s.amount, "to": s.to}), None)
+            .unwrap();
     Request::new(principal, action, resource, context, None).unwrap()
 }
 
@@ -152,18 +201,32 @@ type Rule = (Option<&'static str>, bool, fn(&Shape) -> bool);
 fn floor_rules(agents: &[String]) -> HashMap<(String, &'static str), Vec<Rule>> {
     let mut m: HashMap<(String, &'static str), Vec<Rule>> = HashMap::new();
     for a in agents {
-        m.entry((a.clone(), "deploy")).or_default().push((Some("vercel.com"), true, |s| s.env == "staging"));
-        m.entry((a.clone(), "deploy")).or_default().push((None, false, |s| s.env == "production"));
-        m.entry((a.clone(), "browse")).or_default().push((None, true, |_| true));
-        m.entry((a.clone(), "send_email")).or_default().push((Some("gmail.com"), true, |s| s.to.ends_with("@example.com")));
-        m.entry((a.clone(), "send_email")).or_default().push((None, false, |s| s.to.ends_with("@evil.com")));
-        m.entry((a.clone(), "purchase")).or_default().push((Some("amazon.com"), true, |s| s.amount <= 100));
+        m.entry((a.clone(), "deploy"))
+            .or_default()
+            .push((Some("vercel.com"), true, |s| s.env == "staging"));
+        m.entry((a.clone(), "deploy"))
+            .or_default()
+            .push((None, false, |s| s.env == "production"));
+        m.entry((a.clone(), "browse"))
+            .or_default()
+            .push((None, true, |_| true));
+        m.entry((a.clone(), "send_email"))
+            .or_default()
+            .push((Some("gmail.com"), true, |s| s.to.ends_with("@example.com")));
+        m.entry((a.clone(), "send_email"))
+            .or_default()
+            .push((None, false, |s| s.to.ends_with("@evil.com")));
+        m.entry((a.clone(), "purchase"))
+            .or_default()
+            .push((Some("amazon.com"), true, |s| s.amount <= 100));
     }
     m
 }
 
 fn floor_decide(m: &HashMap<(String, &'static str), Vec<Rule>>, s: &Shape) -> bool {
-    let Some(rules) = m.get(&(s.agent.clone(), s.action)) else { return false };
+    let Some(rules) = m.get(&(s.agent.clone(), s.action)) else {
+        return false;
+    };
     let mut allow = false;
     for (vendor, permit, cond) in rules {
         if vendor.is_none_or(|v| v == s.vendor) && cond(s) {
@@ -227,7 +290,14 @@ fn row(engine: &str, s: &Stats, behalf_median: f64) {
     );
 }
 
-fn workload(name: &str, policy: &Value, cedar_text: &str, shapes: &[Shape], runs: usize, cedar_runs: usize) {
+fn workload(
+    name: &str,
+    policy: &Value,
+    cedar_text: &str,
+    shapes: &[Shape],
+    runs: usize,
+    cedar_runs: usize,
+) {
     let mut engine = Engine::from_value(policy, EngineOptions::default()).expect("behalf policy");
     let started = Instant::now();
     let cedar_policies = PolicySet::from_str(cedar_text).expect("cedar policies");
@@ -247,23 +317,55 @@ fn workload(name: &str, policy: &Value, cedar_text: &str, shapes: &[Shape], runs
     };
     let floor = floor_rules(&agents);
 
-    println!("\n## {name}: {} requests, {} rules", shapes.len(), cedar_policies.policies().count());
-    println!("compile: behalf {:.1} ms, cedar parse {:.1} ms", behalf_compile.as_secs_f64() * 1e3, cedar_parse.as_secs_f64() * 1e3);
+    println!(
+        "\n## {name}: {} requests, {} rules",
+        shapes.len(),
+        cedar_policies.policies().count()
+    );
+    println!(
+        "compile: behalf {:.1} ms, cedar parse {:.1} ms",
+        behalf_compile.as_secs_f64() * 1e3,
+        cedar_parse.as_secs_f64() * 1e3
+    );
     println!("decisions on the six seed shapes (behalf / cedar / floor):");
     for s in shapes.iter().take(6) {
         let b = engine.verify(&behalf_request(s), NOW);
-        let c = authorizer.is_authorized(&cedar_request(s), &cedar_policies, &entities).decision() == cedar_policy::Decision::Allow;
+        let c = authorizer
+            .is_authorized(&cedar_request(s), &cedar_policies, &entities)
+            .decision()
+            == cedar_policy::Decision::Allow;
         println!(
             "  {:<18} {:<10} {:<22} → {:<8} ({:<13}) / {:<5} / {:<5}",
-            s.agent, s.action, s.vendor, b.decision().as_str(), b.reason.as_str(),
-            if c { "allow" } else { "deny" }, if floor_decide(&floor, s) { "allow" } else { "deny" }
+            s.agent,
+            s.action,
+            s.vendor,
+            b.decision().as_str(),
+            b.reason.as_str(),
+            if c { "allow" } else { "deny" },
+            if floor_decide(&floor, s) {
+                "allow"
+            } else {
+                "deny"
+            }
         );
-        assert_eq!(b.allowed(), c, "behalf and cedar disagree on {} {} {}", s.agent, s.action, s.vendor);
+        assert_eq!(
+            b.allowed(),
+            c,
+            "behalf and cedar disagree on {} {} {}",
+            s.agent,
+            s.action,
+            s.vendor
+        );
     }
     let n = shapes.len();
-    let b = measure(runs, n, |i| engine.verify(&behalf_requests[i % n], NOW).allowed());
+    let b = measure(runs, n, |i| {
+        engine.verify(&behalf_requests[i % n], NOW).allowed()
+    });
     let c = measure(cedar_runs, n, |i| {
-        authorizer.is_authorized(&cedar_requests[i % n], &cedar_policies, &entities).decision() == cedar_policy::Decision::Allow
+        authorizer
+            .is_authorized(&cedar_requests[i % n], &cedar_policies, &entities)
+            .decision()
+            == cedar_policy::Decision::Allow
     });
     let f = measure(runs, n, |i| floor_decide(&floor, &shapes[i % n]));
     println!("\n| engine (Rust, this machine)  | median     | p99        | runs' means (min–max) | vs behalf |");
@@ -277,12 +379,32 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let (runs, w2_cedar_runs) = if quick { (20, 1) } else { (200, 3) };
     println!("# behalf vs Cedar (Rust), shared/BENCH.md workloads; per-decision times");
-    let mut w1 = seed_shapes(|i| if i == 0 { "agent_claude_code".into() } else { "agent_ollie".into() });
+    let mut w1 = seed_shapes(|i| {
+        if i == 0 {
+            "agent_claude_code".into()
+        } else {
+            "agent_ollie".into()
+        }
+    });
     // Rotate the six seed requests many times so the timing loop is long enough.
     let base = w1.clone();
     for _ in 0..169 {
         w1.extend(base.iter().cloned());
     }
-    workload("W1 — the seed, 10 rules", &w1_behalf(), W1_CEDAR, &w1, runs, runs);
-    workload("W2 — 1,000 agents × 10 rules", &w2_behalf(), &w2_cedar(), &w2_shapes(), runs / 4, w2_cedar_runs);
+    workload(
+        "W1 — the seed, 10 rules",
+        &w1_behalf(),
+        W1_CEDAR,
+        &w1,
+        runs,
+        runs,
+    );
+    workload(
+        "W2 — 1,000 agents × 10 rules",
+        &w2_behalf(),
+        &w2_cedar(),
+        &w2_shapes(),
+        runs / 4,
+        w2_cedar_runs,
+    );
 }
