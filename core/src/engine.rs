@@ -14,7 +14,7 @@ use crate::evaluate::{evaluate, Outcome};
 use crate::ids::IdSource;
 use crate::policy::{Policy, PolicyError};
 use crate::request::{self, Rejection, Request};
-use crate::state::{approval_value, grant_value, Fingerprint, HeldRequest, State};
+use crate::state::{approval_value, grant_value, Approval, Fingerprint, HeldRequest, State};
 use crate::time::{parse_duration, Millis};
 
 /// Receives every audit record once, chained, before it can leave memory.
@@ -327,48 +327,19 @@ impl Engine {
         let (approval, grant) =
             self.state
                 .approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
-        self.append(AuditRecord {
-            seq: 0,
-            time: now,
-            event: "approval.granted",
-            request_id: None,
-            agent_id: Some(approval.request.agent_id.clone()),
-            action: Some(approval.request.action.clone()),
-            vendor: approval.request.vendor.clone(),
-            resource: approval.request.resource.clone(),
-            params: Some(approval.request.params.clone()),
-            decision: None,
-            reason: None,
-            matched_permission: Some(approval.permission.clone()),
-            approval_id: Some(approval.id.clone()),
-            grant_id: Some(grant.id.clone()),
-            prev_hash: String::new(),
-            hash: String::new(),
-        });
+        self.append(approval_record(
+            "approval.granted",
+            &approval,
+            Some(&grant.id),
+            now,
+        ));
         Ok(grant_value(&grant))
     }
 
     /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
     pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Value, ApiError> {
         let approval = self.state.deny(approval_id, now)?;
-        self.append(AuditRecord {
-            seq: 0,
-            time: now,
-            event: "approval.denied",
-            request_id: None,
-            agent_id: Some(approval.request.agent_id.clone()),
-            action: Some(approval.request.action.clone()),
-            vendor: approval.request.vendor.clone(),
-            resource: approval.request.resource.clone(),
-            params: Some(approval.request.params.clone()),
-            decision: None,
-            reason: None,
-            matched_permission: Some(approval.permission.clone()),
-            approval_id: Some(approval.id.clone()),
-            grant_id: None,
-            prev_hash: String::new(),
-            hash: String::new(),
-        });
+        self.append(approval_record("approval.denied", &approval, None, now));
         Ok(approval_value(&approval))
     }
 
@@ -434,6 +405,33 @@ impl Engine {
         self.state = restored;
         self.audit = log;
         Ok(())
+    }
+}
+
+/// The audit record of a person's decision on an approval.
+fn approval_record(
+    event: &'static str,
+    approval: &Approval,
+    grant_id: Option<&str>,
+    now: Millis,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        time: now,
+        event,
+        request_id: None,
+        agent_id: Some(approval.request.agent_id.clone()),
+        action: Some(approval.request.action.clone()),
+        vendor: approval.request.vendor.clone(),
+        resource: approval.request.resource.clone(),
+        params: Some(approval.request.params.clone()),
+        decision: None,
+        reason: None,
+        matched_permission: Some(approval.permission.clone()),
+        approval_id: Some(approval.id.clone()),
+        grant_id: grant_id.map(str::to_string),
+        prev_hash: String::new(),
+        hash: String::new(),
     }
 }
 
