@@ -295,9 +295,11 @@ impl AuditLog {
         self.records.is_empty()
     }
 
-    /// Drops the oldest chained records beyond the capacity.
+    /// Drops the oldest chained records: down to capacity less a sixteenth, so that the
+    /// chaining of evicted records is done in batches, not on every verify once full.
     pub fn evict_overflow(&mut self) {
-        while self.records.len() > self.capacity && self.chained > 0 {
+        let keep = self.capacity - self.capacity / 16;
+        while self.records.len() > keep && self.chained > 0 {
             self.records.pop_front();
             self.chained -= 1;
         }
