@@ -9,12 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
-use behalf_core::decision::TraceStep;
 use behalf_core::request::{is_valid_request_id, Rejection, MAX_ID_CHARS};
 use behalf_core::time::{parse_rfc3339, Millis};
-use behalf_core::{
-    ApiError, Decision, Engine, EngineOptions, Policy, PolicyError, Problem, Reason,
-};
+use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, PolicyError, Problem};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -250,28 +247,7 @@ fn shielded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
 /// The packet of last resort, when even the engine cannot record the fault.
 fn bare_internal_error(message: String, now: Millis) -> Decision {
     let n = FALLBACK_IDS.fetch_add(1, Ordering::Relaxed);
-    Decision {
-        reason: Reason::InternalError,
-        request_id: format!("req_fault{n:011}"),
-        agent_id: None,
-        action: None,
-        vendor: None,
-        resource: None,
-        passport_id: None,
-        active_permissions: None,
-        matched_permission: None,
-        approval_id: None,
-        grant_id: None,
-        grant_expires_at: None,
-        evaluated_at: now,
-        trace: vec![TraceStep {
-            step: "engine",
-            permission: None,
-            result: "error",
-            detail: message.clone().into(),
-        }],
-        problem: Some(message),
-    }
+    Decision::fault(message, format!("req_fault{n:011}"), now)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -161,6 +161,33 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// A denied `internal_error` packet made without an engine, for a binding that cannot
+    /// reach one (it is not recorded: say so in `message`).
+    pub fn fault(message: String, request_id: String, now: Millis) -> Decision {
+        Decision {
+            reason: Reason::InternalError,
+            request_id,
+            agent_id: None,
+            action: None,
+            vendor: None,
+            resource: None,
+            passport_id: None,
+            active_permissions: None,
+            matched_permission: None,
+            approval_id: None,
+            grant_id: None,
+            grant_expires_at: None,
+            evaluated_at: now,
+            trace: vec![TraceStep {
+                step: "engine",
+                permission: None,
+                result: "error",
+                detail: TraceDetail::Owned(message.clone()),
+            }],
+            problem: Some(message),
+        }
+    }
+
     pub fn decision(&self) -> DecisionKind {
         self.reason.decision()
     }
