@@ -12,6 +12,8 @@ import {
   type Policy,
   type Reason,
   type Request,
+  type WebhookDelivery,
+  type WebhookEvent,
 } from "behalf";
 import init, { Behalf as WebBehalf } from "behalf/web";
 
@@ -74,6 +76,17 @@ try {
 const sig: string = webhooks.sign({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id: "msg_1", timestamp: 1614265330, body: "{}" });
 const valid: boolean = webhooks.verify({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", id: "msg_1", timestamp: "1614265330", body: "{}", signature: sig });
 void valid;
+
+const record = behalf.auditLog()[0];
+if (record !== undefined) {
+  const event: WebhookEvent = webhooks.event(record).type;
+  const delivery: WebhookDelivery = webhooks.delivery(record, { secrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], timestamp: 1614265330 });
+  const id: string = delivery.headers["webhook-id"];
+  const init: RequestInit = { method: "POST", headers: delivery.headers, body: delivery.body };
+  void event, id, init, webhooks.delivery(record, { secrets: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }).eventType;
+  // @ts-expect-error: the secret is required
+  webhooks.delivery(record, {});
+}
 
 export async function inBrowser(): Promise<boolean> {
   await init();

@@ -650,6 +650,54 @@ const webhooks = {
     const code = instance().webhook_verify(String(secret), String(id), String(timestamp), bytes, String(signature), nowSeconds);
     return code === "";
   },
+  // The event of one audit record (as onDecision or auditLog() handed it out):
+  // `{ type, timestamp, data }`, data being the record.
+  event(record) {
+    const text = recordText(record);
+    try {
+      return JSON.parse(instance().webhook_event(text));
+    } catch (e) {
+      throw fromCore(e);
+    }
+  },
+  // Exactly what to POST for one audit record's event: `{ headers, body, eventType }`, signed
+  // with each secret (several during a rotation: space-separated signatures) at `timestamp`.
+  delivery(record, options) {
+    const text = recordText(record);
+    const opts = options == null ? {} : options;
+    const list = typeof opts.secrets === "string" ? [opts.secrets] : opts.secrets;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === "string")) {
+      throw new BehalfError(
+        "bad_secret",
+        "`secrets` must be a `whsec_...` string or a non-empty array of them",
+        "pass the endpoint's secret, or the new and the previous one during a rotation",
+      );
+    }
+    let timestamp = opts.timestamp;
+    if (timestamp === undefined || timestamp === null) {
+      timestamp = Math.floor(Date.now() / 1000);
+    } else if (!Number.isInteger(timestamp) || timestamp < 0 || timestamp > 8.64e12) {
+      throw new BehalfError("bad_timestamp", `\`timestamp\` \`${String(timestamp).slice(0, 40)}\` is not whole unix seconds`, "leave it out for now, or use Math.floor(Date.now() / 1000)");
+    }
+    let out;
+    try {
+      out = JSON.parse(instance().webhook_delivery(text, JSON.stringify(list), timestamp));
+    } catch (e) {
+      throw fromCore(e);
+    }
+    return { headers: Object.fromEntries(out.headers), body: out.body, eventType: out.eventType };
+  },
 };
+
+function recordText(record) {
+  if (record === null || typeof record !== "object" || Array.isArray(record)) {
+    throw new BehalfError("bad_audit_record", "the record must be an audit record object", "pass one record exactly as onDecision or auditLog() handed it out");
+  }
+  try {
+    return toJson(record, POLICY_LIMITS);
+  } catch (e) {
+    throw new BehalfError("bad_audit_record", e.message, "pass one record exactly as onDecision or auditLog() handed it out");
+  }
+}
 
 export { Behalf, verify, validatePolicy, verifyAuditLog, webhooks, BehalfError, PolicyError, DecisionError, DeniedError, ApprovalRequiredError, setPlatform };

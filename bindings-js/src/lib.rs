@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use behalf_core::audit::{verify_chain_anchored, Anchor};
+use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
 use behalf_core::error::BehalfError;
 use behalf_core::request::{is_valid_request_id, MAX_ID_CHARS};
 use behalf_core::time::{format_rfc3339, parse_rfc3339, Millis};
@@ -292,6 +292,70 @@ pub fn webhook_verify(
         Ok(()) => String::new(),
         Err(e) => e.code().into(),
     }
+}
+
+fn bad_record(message: String) -> JsValue {
+    error(ApiError::new(
+        "bad_audit_record",
+        message,
+        "pass one record exactly as onDecision or auditLog() handed it out",
+    ))
+}
+
+/// One audit record from its JSON text, refused unless it is exactly a record the engine wrote:
+/// the core reads it back to the same value (nothing dropped or normalized), and its `hash`
+/// holds over its content (the `webhook-id` is derived from the hash, so an edited record would
+/// reach receivers under the id of the original).
+fn audit_record(text: &str) -> Result<AuditRecord, JsValue> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|_| bad_record("the audit record is not valid JSON".into()))?;
+    let record = record_from_value(&value)
+        .filter(|r| r.to_value() == value)
+        .ok_or_else(|| bad_record("the value is not an audit record of behalf".into()))?;
+    let report = verify_chain_anchored(std::slice::from_ref(&value), &Anchor::default());
+    if !report.ok {
+        let problem = report.problem.unwrap_or_default();
+        return Err(bad_record(format!(
+            "the audit record does not hold: {problem}"
+        )));
+    }
+    Ok(record)
+}
+
+/// The webhook event of one audit record, `{type, timestamp, data}`, as JSON text.
+#[wasm_bindgen]
+pub fn webhook_event(record: &str) -> Result<String, JsValue> {
+    Ok(to_json_text(&webhook::event_payload(&audit_record(
+        record,
+    )?)))
+}
+
+/// Exactly what to POST for one audit record's event, signed at `timestamp` (unix seconds) with
+/// every secret of `secrets` (a JSON array of strings): `{headers: [[name, value]...], body,
+/// eventType}` as JSON text.
+#[wasm_bindgen]
+pub fn webhook_delivery(record: &str, secrets: &str, timestamp: f64) -> Result<String, JsValue> {
+    let record = audit_record(record)?;
+    let secrets: Vec<String> = serde_json::from_str(secrets).map_err(|_| {
+        error(ApiError::new(
+            "bad_secret",
+            "`secrets` is not a list of strings".into(),
+            "pass one `whsec_...` secret or an array of them",
+        ))
+    })?;
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let delivery = webhook::delivery_for(&record, &secrets, timestamp as i64).map_err(|e| {
+        error(ApiError::new(
+            e.code(),
+            e.message().into(),
+            "pass the endpoint's `whsec_...` secret (two during a rotation)",
+        ))
+    })?;
+    Ok(to_json_text(&serde_json::json!({
+        "headers": delivery.headers,
+        "body": delivery.body,
+        "eventType": record.event_type(),
+    })))
 }
 
 /// Epoch milliseconds of an RFC 3339 time, or NaN.

@@ -328,8 +328,45 @@ export interface WebhookMessage {
   body: string | Uint8Array | ArrayBuffer;
 }
 
+/** The webhook event of one audit record: what a delivery's body holds. */
+export interface WebhookPayload {
+  type: WebhookEvent;
+  /** The record's time, RFC 3339. */
+  timestamp: string;
+  data: AuditRecord;
+}
+
+export interface WebhookDeliveryOptions {
+  /** The endpoint's `whsec_<base64>` secret; during a rotation both (one signature each). */
+  secrets: string | readonly string[];
+  /** `webhook-timestamp` in unix seconds; default now. */
+  timestamp?: number;
+}
+
+/** Exactly what to POST: send `body` byte for byte with these headers. */
+export interface WebhookDelivery {
+  headers: {
+    "content-type": "application/json";
+    /** `msg_` + 32 hex characters of the record's hash: the same for every retry. */
+    "webhook-id": string;
+    /** Unix seconds, as text. */
+    "webhook-timestamp": string;
+    /** `v1,<base64>`, space separated when signed with several secrets. */
+    "webhook-signature": string;
+  };
+  body: string;
+  eventType: WebhookEvent;
+}
+
 /** Standard Webhooks v1 signatures. */
 export const webhooks: {
+  /** The event of an audit record (as `onDecision` or `auditLog()` handed it out). */
+  event(record: AuditRecord): WebhookPayload;
+  /**
+   * The signed `{headers, body}` to POST for an audit record's event. Throws `BehalfError`
+   * (`bad_audit_record`, `bad_secret`, `bad_timestamp`) rather than sign anything else.
+   */
+  delivery(record: AuditRecord, options: WebhookDeliveryOptions): WebhookDelivery;
   /** The `webhook-signature` value `v1,<base64>`; `timestamp` in unix seconds. */
   sign(message: WebhookMessage & { timestamp: number }): string;
   /** True when a `v1,` signature matches and the timestamp is within 5 minutes of `now`. */
@@ -348,6 +385,7 @@ export type ErrorCode =
   | "bad_time"
   | "bad_option"
   | "bad_audit_log"
+  | "bad_audit_record"
   | "bad_body"
   | "bad_timestamp"
   | "bad_secret"
