@@ -350,16 +350,39 @@ impl PermissionIndex {
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
-    permission_ids: HashMap<String, String>,
+    /// Where each permission id was first seen: (passport, permission) positions.
+    permission_ids: HashMap<String, (usize, usize)>,
     passport_ids: HashSet<String>,
     agents: HashSet<String>,
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
+/// A JSON path, built without allocating and rendered only when a problem is reported
+/// (`passports[0].permissions[2].when.env`).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn key(&'a self, key: &'a str) -> Path<'a> {
+        Path::Key(self, key)
+    }
+
+    fn index(&'a self, index: usize) -> Path<'a> {
+        Path::Index(self, index)
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(Path::Root, key) => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
     }
 }
 
@@ -392,7 +415,7 @@ fn show(v: &Value) -> String {
 }
 
 impl Validator {
-    fn problem(&mut self, path: &str, code: &'static str, message: String, hint: &str) {
+    fn problem(&mut self, path: &Path<'_>, code: &'static str, message: String, hint: &str) {
         self.problems.push(Problem {
             path: path.to_string(),
             code,
@@ -401,7 +424,7 @@ impl Validator {
         });
     }
 
-    fn wrong_type(&mut self, path: &str, want: &str, got: &Value) {
+    fn wrong_type(&mut self, path: &Path<'_>, want: &str, got: &Value) {
         self.problem(
             path,
             "wrong_type",
@@ -414,7 +437,7 @@ impl Validator {
     fn object<'v>(
         &mut self,
         value: &'v Value,
-        path: &str,
+        path: &Path<'_>,
         fields: &[Field],
     ) -> Option<&'v Map<String, Value>> {
         let Value::Object(map) = value else {
@@ -425,7 +448,7 @@ impl Validator {
             if !fields.iter().any(|f| f.name == key) {
                 let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
                 self.problem(
-                    &join(path, key),
+                    &path.key(key),
                     "unknown_field",
                     format!("unknown field `{key}`"),
                     &format!("known fields here: {}", known.join(", ")),
@@ -435,7 +458,7 @@ impl Validator {
         for f in fields.iter().filter(|f| f.required) {
             if !map.contains_key(f.name) {
                 self.problem(
-                    &join(path, f.name),
+                    &path.key(f.name),
                     "missing_field",
                     format!("missing required field `{}`", f.name),
                     &format!("add `{}`: {}", f.name, f.doc),
@@ -446,14 +469,15 @@ impl Validator {
     }
 
     fn policy(&mut self, value: &Value) -> Option<Policy> {
-        let map = self.object(value, "", spec::POLICY)?;
+        let root = Path::Root;
+        let map = self.object(value, &root, spec::POLICY)?;
         if let Some(schema) = map.get("$schema") {
-            self.text(schema, "$schema");
+            self.text(schema, &root.key("$schema"));
         }
         if let Some(version) = map.get("version") {
             if version.as_u64() != Some(1) {
                 self.problem(
-                    "version",
+                    &root.key("version"),
                     "bad_version",
                     format!("unsupported version `{}`", show(version)),
                     "this engine reads `\"version\": 1`",
@@ -464,13 +488,14 @@ impl Validator {
         if let Some(list) = map.get("passports") {
             match list {
                 Value::Array(items) => {
+                    let list = root.key("passports");
                     for (i, item) in items.iter().enumerate() {
-                        if let Some(p) = self.passport(item, &format!("passports[{i}]")) {
+                        if let Some(p) = self.passport(item, &list.index(i)) {
                             passports.push(p);
                         }
                     }
                 }
-                other => self.wrong_type("passports", "an array of passports", other),
+                other => self.wrong_type(&root.key("passports"), "an array of passports", other),
             }
         }
         let mut webhooks = Vec::new();
@@ -478,12 +503,13 @@ impl Validator {
             match list {
                 Value::Array(items) => {
                     let mut seen = HashSet::new();
+                    let list = root.key("webhooks");
                     for (i, item) in items.iter().enumerate() {
-                        let path = format!("webhooks[{i}]");
+                        let path = list.index(i);
                         if let Some(w) = self.webhook(item, &path) {
                             if !seen.insert(w.id.clone()) {
                                 self.problem(
-                                    &join(&path, "id"),
+                                    &path.key("id"),
                                     "duplicate_id",
                                     format!("webhook id `{}` is used twice", w.id),
                                     "give every webhook endpoint its own id",
@@ -493,7 +519,11 @@ impl Validator {
                         }
                     }
                 }
-                other => self.wrong_type("webhooks", "an array of webhook endpoints", other),
+                other => self.wrong_type(
+                    &root.key("webhooks"),
+                    "an array of webhook endpoints",
+                    other,
+                ),
             }
         }
         // The first passport for an agent wins in the index; a duplicate is an error anyway.
@@ -515,7 +545,7 @@ impl Validator {
         })
     }
 
-    fn id(&mut self, value: &Value, path: &str) -> Option<String> {
+    fn id(&mut self, value: &Value, path: &Path<'_>) -> Option<String> {
         match value {
             Value::String(s) if is_valid_id(s) => Some(s.clone()),
             Value::String(s) => {
@@ -534,7 +564,7 @@ impl Validator {
         }
     }
 
-    fn text(&mut self, value: &Value, path: &str) -> Option<String> {
+    fn text(&mut self, value: &Value, path: &Path<'_>) -> Option<String> {
         match value {
             Value::String(s) => Some(s.clone()),
             other => {
@@ -544,7 +574,7 @@ impl Validator {
         }
     }
 
-    fn boolean(&mut self, value: &Value, path: &str) -> Option<bool> {
+    fn boolean(&mut self, value: &Value, path: &Path<'_>) -> Option<bool> {
         match value {
             Value::Bool(b) => Some(*b),
             other => {
@@ -554,7 +584,7 @@ impl Validator {
         }
     }
 
-    fn time(&mut self, value: &Value, path: &str) -> Option<Millis> {
+    fn time(&mut self, value: &Value, path: &Path<'_>) -> Option<Millis> {
         let Value::String(s) = value else {
             self.wrong_type(path, "an RFC 3339 time string", value);
             return None;
@@ -571,7 +601,7 @@ impl Validator {
         parsed
     }
 
-    fn duration(&mut self, value: &Value, path: &str) -> Option<Millis> {
+    fn duration(&mut self, value: &Value, path: &Path<'_>) -> Option<Millis> {
         if !matches!(value, Value::String(_) | Value::Number(_)) {
             self.wrong_type(path, "a duration such as \"30m\"", value);
             return None;
@@ -588,7 +618,7 @@ impl Validator {
         parsed
     }
 
-    fn number(&mut self, value: &Value, path: &str, non_negative: bool) -> Option<Decimal> {
+    fn number(&mut self, value: &Value, path: &Path<'_>, non_negative: bool) -> Option<Decimal> {
         let Value::Number(n) = value else {
             self.wrong_type(path, "a number", value);
             return None;
@@ -619,7 +649,7 @@ impl Validator {
     fn one_of(
         &mut self,
         value: &Value,
-        path: &str,
+        path: &Path<'_>,
         allowed: &[&str],
         code: &'static str,
     ) -> Option<String> {
@@ -641,13 +671,13 @@ impl Validator {
     fn patterns<T>(
         &mut self,
         value: &Value,
-        path: &str,
+        path: &Path<'_>,
         what: &str,
         hint: &str,
         parse: fn(&str) -> Result<T, &'static str>,
     ) -> Option<Vec<T>> {
-        let items: Vec<(String, &Value)> = match value {
-            Value::String(_) => vec![(path.to_string(), value)],
+        let items: Vec<(Path<'_>, &Value)> = match value {
+            Value::String(_) => vec![(*path, value)],
             Value::Array(list) if list.is_empty() => {
                 self.problem(
                     path,
@@ -660,7 +690,7 @@ impl Validator {
             Value::Array(list) => list
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (format!("{path}[{i}]"), v))
+                .map(|(i, v)| (path.index(i), v))
                 .collect(),
             other => {
                 self.wrong_type(
@@ -695,16 +725,16 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn passport(&mut self, value: &Value, path: &str) -> Option<Passport> {
+    fn passport(&mut self, value: &Value, path: &Path<'_>) -> Option<Passport> {
         let map = self.object(value, path, spec::PASSPORT)?;
-        let id = map.get("id").and_then(|v| self.id(v, &join(path, "id")));
+        let id = map.get("id").and_then(|v| self.id(v, &path.key("id")));
         let agent = map
             .get("agent")
-            .and_then(|v| self.id(v, &join(path, "agent")));
+            .and_then(|v| self.id(v, &path.key("agent")));
         if let Some(id) = &id {
             if !self.passport_ids.insert(id.clone()) {
                 self.problem(
-                    &join(path, "id"),
+                    &path.key("id"),
                     "duplicate_id",
                     format!("passport id `{id}` is used twice"),
                     "give every passport its own id",
@@ -714,7 +744,7 @@ impl Validator {
         if let Some(agent) = &agent {
             if !self.agents.insert(agent.clone()) {
                 self.problem(
-                    &join(path, "agent"),
+                    &path.key("agent"),
                     "duplicate_agent",
                     format!("agent `{agent}` has more than one passport"),
                     "merge the permissions into one passport per agent",
@@ -723,24 +753,24 @@ impl Validator {
         }
         let not_before = map
             .get("notBefore")
-            .and_then(|v| self.time(v, &join(path, "notBefore")));
+            .and_then(|v| self.time(v, &path.key("notBefore")));
         let expires_at = map
             .get("expiresAt")
-            .and_then(|v| self.time(v, &join(path, "expiresAt")));
+            .and_then(|v| self.time(v, &path.key("expiresAt")));
         self.window(path, not_before, expires_at);
         let revoked = map
             .get("revoked")
-            .and_then(|v| self.boolean(v, &join(path, "revoked")));
+            .and_then(|v| self.boolean(v, &path.key("revoked")));
         let description = map
             .get("description")
-            .and_then(|v| self.text(v, &join(path, "description")));
+            .and_then(|v| self.text(v, &path.key("description")));
         let mut permissions = Vec::new();
         if let Some(list) = map.get("permissions") {
-            let list_path = join(path, "permissions");
+            let list_path = path.key("permissions");
             match list {
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        if let Some(p) = self.permission(item, &format!("{list_path}[{i}]")) {
+                        if let Some(p) = self.permission(item, &list_path.index(i)) {
                             permissions.push(p);
                         }
                     }
@@ -767,11 +797,11 @@ impl Validator {
         })
     }
 
-    fn window(&mut self, path: &str, not_before: Option<Millis>, expires_at: Option<Millis>) {
+    fn window(&mut self, path: &Path<'_>, not_before: Option<Millis>, expires_at: Option<Millis>) {
         if let (Some(start), Some(end)) = (not_before, expires_at) {
             if start >= end {
                 self.problem(
-                    &join(path, "notBefore"),
+                    &path.key("notBefore"),
                     "bad_window",
                     "`notBefore` is not before `expiresAt`".into(),
                     "the window is notBefore <= now < expiresAt; make notBefore earlier",
@@ -780,26 +810,30 @@ impl Validator {
         }
     }
 
-    fn permission(&mut self, value: &Value, path: &str) -> Option<Permission> {
+    fn permission(&mut self, value: &Value, path: &Path<'_>) -> Option<Permission> {
         let map = self.object(value, path, spec::PERMISSION)?;
-        let id = map.get("id").and_then(|v| self.id(v, &join(path, "id")));
+        let id = map.get("id").and_then(|v| self.id(v, &path.key("id")));
         if let Some(id) = &id {
-            if let Some(first) = self.permission_ids.get(id) {
-                let first = first.clone();
+            if let Some(&(i, j)) = self.permission_ids.get(id) {
                 self.problem(
-                    &join(path, "id"),
+                    &path.key("id"),
                     "duplicate_id",
-                    format!("permission id `{id}` is already used at {first}"),
+                    format!("permission id `{id}` is already used at passports[{i}].permissions[{j}].id"),
                     "permission ids are unique across the whole file",
                 );
             } else {
-                self.permission_ids.insert(id.clone(), join(path, "id"));
+                // The path is passports[i].permissions[j]: keep the positions, not the text.
+                let at = match path {
+                    Path::Index(Path::Key(Path::Index(_, i), _), j) => (*i, *j),
+                    _ => (0, 0),
+                };
+                self.permission_ids.insert(id.clone(), at);
             }
         }
         let actions = map.get("action").and_then(|v| {
             self.patterns(
                 v,
-                &join(path, "action"),
+                &path.key("action"),
                 "action",
                 "actions use a-z 0-9 _ . : / - and `*`",
                 ActionPattern::parse,
@@ -808,7 +842,7 @@ impl Validator {
         let vendors = map.get("vendor").map(|v| {
             self.patterns(
                 v,
-                &join(path, "vendor"),
+                &path.key("vendor"),
                 "vendor",
                 "use `*`, `*.example.com` or a host name like `vercel.com`",
                 VendorPattern::parse,
@@ -817,7 +851,7 @@ impl Validator {
         let resources = map.get("resource").map(|v| {
             self.patterns(
                 v,
-                &join(path, "resource"),
+                &path.key("resource"),
                 "resource",
                 "use `/`-separated paths; `*` within a segment, `**` across segments",
                 ResourcePattern::parse,
@@ -825,11 +859,11 @@ impl Validator {
         });
         let when = map
             .get("when")
-            .map(|v| self.conditions(v, &join(path, "when")));
+            .map(|v| self.conditions(v, &path.key("when")));
         let effect = match map.get("effect") {
             None => Some(Effect::Allow),
             Some(v) => self
-                .one_of(v, &join(path, "effect"), spec::EFFECTS, "bad_effect")
+                .one_of(v, &path.key("effect"), spec::EFFECTS, "bad_effect")
                 .map(|e| match e.as_str() {
                     "block" => Effect::Block,
                     "require_approval" => Effect::RequireApproval,
@@ -841,13 +875,13 @@ impl Validator {
             Some(v) => {
                 if effect.is_some_and(|e| e != Effect::Allow) {
                     self.problem(
-                        &join(path, "limits"),
+                        &path.key("limits"),
                         "limits_not_allowed",
                         "`limits` on a permission whose effect is not `allow`".into(),
                         "limits apply to allow permissions only; remove them or set effect to allow",
                     );
                 }
-                self.limits(v, &join(path, "limits"))
+                self.limits(v, &path.key("limits"))
             }
         };
         let approval = match map.get("approval") {
@@ -858,25 +892,25 @@ impl Validator {
                     .is_some_and(|l| l.over_limit_requires_approval);
                 if effect.is_some_and(|e| e != Effect::RequireApproval) && !over {
                     self.problem(
-                        &join(path, "approval"),
+                        &path.key("approval"),
                         "approval_not_allowed",
                         "`approval` on a permission that never asks for approval".into(),
                         "use it with effect `require_approval`, or with limits.overLimit `require_approval`",
                     );
                 }
-                self.approval(v, &join(path, "approval"))
+                self.approval(v, &path.key("approval"))
             }
         };
         let not_before = map
             .get("notBefore")
-            .and_then(|v| self.time(v, &join(path, "notBefore")));
+            .and_then(|v| self.time(v, &path.key("notBefore")));
         let expires_at = map
             .get("expiresAt")
-            .and_then(|v| self.time(v, &join(path, "expiresAt")));
+            .and_then(|v| self.time(v, &path.key("expiresAt")));
         self.window(path, not_before, expires_at);
         let description = map
             .get("description")
-            .and_then(|v| self.text(v, &join(path, "description")));
+            .and_then(|v| self.text(v, &path.key("description")));
         Some(Permission {
             id: Arc::from(id?.as_str()),
             actions: actions?,
@@ -892,7 +926,7 @@ impl Validator {
         })
     }
 
-    fn limits(&mut self, value: &Value, path: &str) -> Option<Limits> {
+    fn limits(&mut self, value: &Value, path: &Path<'_>) -> Option<Limits> {
         let map = self.object(value, path, spec::LIMITS)?;
         if map.is_empty() {
             self.problem(
@@ -905,26 +939,24 @@ impl Validator {
         }
         let max_amount = map
             .get("maxAmount")
-            .and_then(|v| self.number(v, &join(path, "maxAmount"), true));
+            .and_then(|v| self.number(v, &path.key("maxAmount"), true));
         let budget = map.get("budget").and_then(|v| {
-            let at = join(path, "budget");
+            let at = path.key("budget");
             let m = self.object(v, &at, spec::BUDGET)?;
             let amount = m
                 .get("amount")
-                .and_then(|v| self.number(v, &join(&at, "amount"), true));
-            let per = m
-                .get("per")
-                .and_then(|v| self.duration(v, &join(&at, "per")));
+                .and_then(|v| self.number(v, &at.key("amount"), true));
+            let per = m.get("per").and_then(|v| self.duration(v, &at.key("per")));
             Some((amount?, per?))
         });
         let rate = map.get("rate").and_then(|v| {
-            let at = join(path, "rate");
+            let at = path.key("rate");
             let m = self.object(v, &at, spec::RATE)?;
             let count = m.get("count").and_then(|v| match v.as_u64() {
                 Some(c) if c >= 1 => Some(c),
                 _ => {
                     self.problem(
-                        &join(&at, "count"),
+                        &at.key("count"),
                         "bad_number",
                         format!("`{}` is not a whole number >= 1", show(v)),
                         "rate.count counts decisions: 1, 2, 3...",
@@ -932,15 +964,13 @@ impl Validator {
                     None
                 }
             });
-            let per = m
-                .get("per")
-                .and_then(|v| self.duration(v, &join(&at, "per")));
+            let per = m.get("per").and_then(|v| self.duration(v, &at.key("per")));
             Some((count?, per?))
         });
         let over = match map.get("overLimit") {
             None => Some(false),
             Some(v) => self
-                .one_of(v, &join(path, "overLimit"), spec::OVER_LIMIT, "bad_value")
+                .one_of(v, &path.key("overLimit"), spec::OVER_LIMIT, "bad_value")
                 .map(|s| s == "require_approval"),
         };
         if map.contains_key("maxAmount") && max_amount.is_none()
@@ -957,17 +987,17 @@ impl Validator {
         })
     }
 
-    fn approval(&mut self, value: &Value, path: &str) -> Option<ApprovalSettings> {
+    fn approval(&mut self, value: &Value, path: &Path<'_>) -> Option<ApprovalSettings> {
         let map = self.object(value, path, spec::APPROVAL)?;
         let defaults = ApprovalSettings::default();
         let grant_ttl = map
             .get("grantTtl")
-            .map(|v| self.duration(v, &join(path, "grantTtl")));
+            .map(|v| self.duration(v, &path.key("grantTtl")));
         let pending_ttl = map
             .get("pendingTtl")
-            .map(|v| self.duration(v, &join(path, "pendingTtl")));
+            .map(|v| self.duration(v, &path.key("pendingTtl")));
         let scope = map.get("scope").map(|v| {
-            self.one_of(v, &join(path, "scope"), spec::SCOPES, "bad_value")
+            self.one_of(v, &path.key("scope"), spec::SCOPES, "bad_value")
                 .map(|s| {
                     if s == "permission" {
                         Scope::Permission
@@ -978,7 +1008,7 @@ impl Validator {
         });
         let single_use = map
             .get("singleUse")
-            .map(|v| self.boolean(v, &join(path, "singleUse")));
+            .map(|v| self.boolean(v, &path.key("singleUse")));
         Some(ApprovalSettings {
             grant_ttl: grant_ttl.unwrap_or(Some(defaults.grant_ttl))?,
             pending_ttl: pending_ttl.unwrap_or(Some(defaults.pending_ttl))?,
@@ -987,7 +1017,7 @@ impl Validator {
         })
     }
 
-    fn conditions(&mut self, value: &Value, path: &str) -> Option<Vec<Condition>> {
+    fn conditions(&mut self, value: &Value, path: &Path<'_>) -> Option<Vec<Condition>> {
         let Value::Object(map) = value else {
             self.wrong_type(path, "an object of param path -> matcher", value);
             return None;
@@ -995,7 +1025,7 @@ impl Validator {
         let mut out = Vec::with_capacity(map.len());
         let mut ok = true;
         for (key, matcher) in map {
-            let at = join(path, key);
+            let at = path.key(key);
             if key.is_empty() || key.len() > 256 {
                 self.problem(
                     &at,
@@ -1018,7 +1048,7 @@ impl Validator {
         ok.then_some(out)
     }
 
-    fn scalar(&mut self, value: &Value, path: &str) -> Option<Scalar> {
+    fn scalar(&mut self, value: &Value, path: &Path<'_>) -> Option<Scalar> {
         match value {
             Value::Null => Some(Scalar::Null),
             Value::Bool(b) => Some(Scalar::Bool(*b)),
@@ -1039,7 +1069,7 @@ impl Validator {
         }
     }
 
-    fn matcher(&mut self, value: &Value, path: &str) -> Option<Matcher> {
+    fn matcher(&mut self, value: &Value, path: &Path<'_>) -> Option<Matcher> {
         let Value::Object(ops) = value else {
             return self.scalar(value, path).map(Matcher::Equals);
         };
@@ -1055,14 +1085,14 @@ impl Validator {
         let mut out = Vec::with_capacity(ops.len());
         let mut ok = true;
         for (op, arg) in ops {
-            let at = join(path, op);
+            let at = path.key(op);
             let parsed = match op.as_str() {
                 "in" | "notIn" => match arg {
                     Value::Array(items) => {
                         let scalars: Option<Vec<Scalar>> = items
                             .iter()
                             .enumerate()
-                            .map(|(i, v)| self.scalar(v, &format!("{at}[{i}]")))
+                            .map(|(i, v)| self.scalar(v, &at.index(i)))
                             .collect::<Vec<_>>()
                             .into_iter()
                             .collect();
@@ -1138,11 +1168,11 @@ impl Validator {
         ok.then_some(Matcher::All(out))
     }
 
-    fn webhook(&mut self, value: &Value, path: &str) -> Option<WebhookEndpoint> {
+    fn webhook(&mut self, value: &Value, path: &Path<'_>) -> Option<WebhookEndpoint> {
         let map = self.object(value, path, spec::WEBHOOK)?;
-        let id = map.get("id").and_then(|v| self.id(v, &join(path, "id")));
+        let id = map.get("id").and_then(|v| self.id(v, &path.key("id")));
         let url = map.get("url").and_then(|v| {
-            let at = join(path, "url");
+            let at = path.key("url");
             let s = self.text(v, &at)?;
             let ok = (s.starts_with("http://") || s.starts_with("https://"))
                 && s.len() > 8
@@ -1158,7 +1188,7 @@ impl Validator {
             ok.then_some(s)
         });
         let events = map.get("events").and_then(|v| {
-            let at = join(path, "events");
+            let at = path.key("events");
             let Value::Array(items) = v else {
                 self.wrong_type(&at, "an array of event types", v);
                 return None;
@@ -1177,7 +1207,7 @@ impl Validator {
                 match item.as_str() {
                     Some(e) if spec::EVENTS.contains(&e) => out.push(e.to_string()),
                     _ => self.problem(
-                        &format!("{at}[{i}]"),
+                        &at.index(i),
                         "bad_webhook",
                         format!("`{}` is not an event type", show(item)),
                         &format!("use one of: {}", spec::EVENTS.join(", ")),
@@ -1188,10 +1218,10 @@ impl Validator {
         });
         let secret_env = map
             .get("secretEnv")
-            .and_then(|v| self.env_name(v, &join(path, "secretEnv")));
+            .and_then(|v| self.env_name(v, &path.key("secretEnv")));
         // Absent: None; present and valid: Some(Some); present and invalid: Some(None).
         let previous_secret_env = map.get("previousSecretEnv").map(|v| {
-            let at = join(path, "previousSecretEnv");
+            let at = path.key("previousSecretEnv");
             let name = self.env_name(v, &at)?;
             if secret_env.as_deref() == Some(name.as_str()) {
                 self.problem(
@@ -1206,7 +1236,7 @@ impl Validator {
         });
         let description = map
             .get("description")
-            .and_then(|v| self.text(v, &join(path, "description")));
+            .and_then(|v| self.text(v, &path.key("description")));
         Some(WebhookEndpoint {
             id: id?,
             url: url?,
@@ -1220,7 +1250,7 @@ impl Validator {
         })
     }
 
-    fn env_name(&mut self, v: &Value, at: &str) -> Option<String> {
+    fn env_name(&mut self, v: &Value, at: &Path<'_>) -> Option<String> {
         let s = self.text(v, at)?;
         let ok = !s.is_empty()
             && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
