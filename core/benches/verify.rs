@@ -110,9 +110,9 @@ fn verify_steady_state_with_eviction(bencher: Bencher) {
     bencher.bench_local(|| black_box(e.verify(black_box(&request), NOW)));
 }
 
-/// The same without reaching the audit window's capacity.
+/// The first verify of a freshly built engine (first id draws the random pool, maps warm up).
 #[divan::bench]
-fn verify_fresh_window(bencher: Bencher) {
+fn first_verify_of_a_fresh_engine(bencher: Bencher) {
     let policy = many_agents(1);
     let request = staging(0);
     bencher

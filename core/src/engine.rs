@@ -154,10 +154,10 @@ impl Engine {
         let decision = Decision {
             reason,
             request_id,
-            agent_id: rejection.agent_id,
-            action: rejection.action,
-            vendor: rejection.vendor,
-            resource: rejection.resource,
+            agent_id: rejection.agent_id.map(Arc::from),
+            action: rejection.action.map(Arc::from),
+            vendor: rejection.vendor.map(Arc::from),
+            resource: rejection.resource.map(Arc::from),
             passport_id: None,
             active_permissions: None,
             matched_permission: None,
@@ -214,10 +214,10 @@ impl Engine {
         if reason == Reason::RequiresApproval && !self.stateless {
             if let (Some(p), Some(fp)) = (permission, outcome.fingerprint) {
                 let held = HeldRequest {
-                    agent_id: r.agent_id.clone(),
-                    action: r.action.clone(),
-                    vendor: r.vendor.clone(),
-                    resource: r.resource.clone(),
+                    agent_id: r.agent_id.to_string(),
+                    action: r.action.to_string(),
+                    vendor: r.vendor.as_deref().map(str::to_string),
+                    resource: r.resource.as_deref().map(str::to_string),
                     params: r.params.clone(),
                 };
                 match self.state.hold(fp, p, held, now, &mut self.ids) {
@@ -420,10 +420,10 @@ fn approval_record(
         time: now,
         event,
         request_id: None,
-        agent_id: Some(approval.request.agent_id.clone()),
-        action: Some(approval.request.action.clone()),
-        vendor: approval.request.vendor.clone(),
-        resource: approval.request.resource.clone(),
+        agent_id: Some(Arc::from(approval.request.agent_id.as_str())),
+        action: Some(Arc::from(approval.request.action.as_str())),
+        vendor: approval.request.vendor.as_deref().map(Arc::from),
+        resource: approval.request.resource.as_deref().map(Arc::from),
         params: Some(approval.request.params.clone()),
         decision: None,
         reason: None,

@@ -30,6 +30,34 @@ pub fn action(text: &str, allow_star: bool) -> Result<String, NormError> {
     Ok(lower)
 }
 
+/// Already in canonical form (the common case), so it can be used as is.
+pub fn is_canonical_action(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_ACTION
+        && text
+            .bytes()
+            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b':' | b'/' | b'-'))
+}
+
+/// Already a canonical host (lowercase, no trailing dot, labels of 1-63 allowed bytes).
+pub fn is_canonical_vendor(text: &str) -> bool {
+    if text.is_empty() || text.len() > MAX_HOST {
+        return false;
+    }
+    let mut label = 0usize;
+    for c in text.bytes() {
+        match c {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label += 1,
+            b'.' if label > 0 => label = 0,
+            _ => return false,
+        }
+        if label > 63 {
+            return false;
+        }
+    }
+    label > 0
+}
+
 /// Canonical host: ASCII, lowercased, one trailing dot stripped, no empty labels. One pass.
 pub fn vendor(text: &str) -> Result<String, NormError> {
     let host = text.strip_suffix('.').unwrap_or(text);

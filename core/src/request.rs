@@ -1,5 +1,7 @@
 //! The request: validated and normalized before any permission is looked at.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::normalize;
@@ -13,10 +15,10 @@ pub const MAX_ID_CHARS: usize = 128;
 /// A request that passed validation, in canonical form.
 #[derive(Clone, Debug)]
 pub struct Request {
-    pub agent_id: String,
-    pub action: String,
-    pub vendor: Option<String>,
-    pub resource: Option<String>,
+    pub agent_id: Arc<str>,
+    pub action: Arc<str>,
+    pub vendor: Option<Arc<str>>,
+    pub resource: Option<Arc<str>>,
     pub params: Map<String, Value>,
     pub request_id: Option<String>,
     pub amount: Option<Decimal>,
@@ -133,29 +135,37 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         Some(Value::String(s)) if s.chars().any(char::is_control) => {
             return Err(reject("`agentId` contains a control character".into()))
         }
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => Arc::from(s.as_str()),
         None | Some(Value::Null) => return Err(reject("`agentId` is required".into())),
         Some(_) => return Err(reject("`agentId` must be a string".into())),
     };
     let action = match map.get("action") {
-        Some(Value::String(s)) => normalize::action(s, false)
-            .map_err(|why| reject(format!("`action` {} {why}", quote(s))))?,
+        Some(Value::String(s)) if normalize::is_canonical_action(s) => Arc::from(s.as_str()),
+        Some(Value::String(s)) => Arc::from(
+            normalize::action(s, false)
+                .map_err(|why| reject(format!("`action` {} {why}", quote(s))))?
+                .as_str(),
+        ),
         None | Some(Value::Null) => return Err(reject("`action` is required".into())),
         Some(_) => return Err(reject("`action` must be a string".into())),
     };
     let vendor = match map.get("vendor") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            normalize::vendor(s).map_err(|why| reject(format!("`vendor` {} {why}", quote(s))))?,
-        ),
+        Some(Value::String(s)) if normalize::is_canonical_vendor(s) => Some(Arc::from(s.as_str())),
+        Some(Value::String(s)) => Some(Arc::from(
+            normalize::vendor(s)
+                .map_err(|why| reject(format!("`vendor` {} {why}", quote(s))))?
+                .as_str(),
+        )),
         Some(_) => return Err(reject("`vendor` must be a host name string or null".into())),
     };
     let resource = match map.get("resource") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
+        Some(Value::String(s)) => Some(Arc::from(
             normalize::resource(s, false)
-                .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?,
-        ),
+                .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?
+                .as_str(),
+        )),
         Some(_) => return Err(reject("`resource` must be a path string or null".into())),
     };
     let empty = Map::new();
@@ -192,52 +202,65 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
     })
 }
 
-/// Depth, count, string length and number rules over params, with an explicit stack.
-/// Error messages name the innermost key (`params...key`); paths are not built on the hot path.
+/// Depth, count, string length and number rules over params, with an explicit stack (only
+/// nested containers go on it, so flat params allocate nothing). Error messages name the
+/// innermost key (`params...key`); paths are not built on the hot path.
 fn check_params(params: &Map<String, Value>) -> Result<(), String> {
-    let mut stack: Vec<(&Value, usize, &str)> = Vec::with_capacity(params.len() + 4);
+    let mut stack: Vec<(&Value, usize, &str)> = Vec::new();
     let mut count = 1usize;
     for (k, v) in params {
         check_key(k, "params")?;
-        stack.push((v, 2, k.as_str()));
+        check_value(v, 2, k, &mut count, &mut stack)?;
     }
     while let Some((value, depth, key)) = stack.pop() {
-        count += 1;
-        if count > MAX_VALUES {
-            return Err(format!("`params` holds more than {MAX_VALUES} values"));
-        }
-        if depth > MAX_DEPTH {
-            return Err(format!("`params` is nested deeper than {MAX_DEPTH} levels"));
-        }
-        let at = if depth == 2 { "params." } else { "params...." };
         match value {
-            Value::String(s) if s.len() > MAX_STRING_BYTES => {
-                return Err(format!("`{at}{key}` is a string longer than 8 KiB"))
-            }
-            Value::Number(n) => {
-                if let Err(e) = Decimal::from_json(n) {
-                    return Err(format!("`{at}{key}` `{n}` {}", e.explain()));
-                }
-            }
             Value::Array(items) => {
-                if count + items.len() > MAX_VALUES {
-                    return Err(format!("`params` holds more than {MAX_VALUES} values"));
+                for item in items {
+                    check_value(item, depth + 1, key, &mut count, &mut stack)?;
                 }
-                stack.extend(items.iter().map(|item| (item, depth + 1, key)));
             }
             Value::Object(map) => {
-                if count + map.len() > MAX_VALUES {
-                    return Err(format!("`params` holds more than {MAX_VALUES} values"));
-                }
                 for (k, v) in map {
                     check_key(k, key)?;
-                    stack.push((v, depth + 1, k.as_str()));
+                    check_value(v, depth + 1, k, &mut count, &mut stack)?;
                 }
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Counts one value, checks it, and queues it if it is a container.
+fn check_value<'v>(
+    value: &'v Value,
+    depth: usize,
+    key: &'v str,
+    count: &mut usize,
+    stack: &mut Vec<(&'v Value, usize, &'v str)>,
+) -> Result<(), String> {
+    *count += 1;
+    if *count > MAX_VALUES {
+        return Err(format!("`params` holds more than {MAX_VALUES} values"));
+    }
+    if depth > MAX_DEPTH {
+        return Err(format!("`params` is nested deeper than {MAX_DEPTH} levels"));
+    }
+    let at = if depth == 2 { "params." } else { "params...." };
+    match value {
+        Value::String(s) if s.len() > MAX_STRING_BYTES => {
+            Err(format!("`{at}{key}` is a string longer than 8 KiB"))
+        }
+        Value::Number(n) => match Decimal::from_json(n) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("`{at}{key}` `{n}` {}", e.explain())),
+        },
+        Value::Array(_) | Value::Object(_) => {
+            stack.push((value, depth, key));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_key(key: &str, at: &str) -> Result<(), String> {
