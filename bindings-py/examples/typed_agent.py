@@ -62,6 +62,13 @@ def main() -> Optional[str]:
         reason = e.decision.reason
     report = behalf.verify_audit_log(b.audit_log())
     signature: str = behalf.sign_webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 1, b"{}")
+    record: Dict[str, Any] = b.audit_log()[-1]
+    delivery: behalf.WebhookDelivery = behalf.webhook_delivery(
+        record, ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], datetime.datetime.now(datetime.timezone.utc)
+    )
+    headers: Dict[str, str] = delivery.headers
+    event: Dict[str, Any] = behalf.webhook_event(record)
+    assert event["type"] == delivery.event_type and headers["webhook-id"].startswith("msg_")
     print(allowed, reason, packet["decision"], kw.decision, once.decision, problems, ok, page,
           report.ok, signature, b.export_state()["version"])
     return approval

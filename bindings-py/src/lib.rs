@@ -9,8 +9,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
+use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
 use behalf_core::request::{is_valid_request_id, Rejection, MAX_ID_CHARS};
 use behalf_core::time::{parse_rfc3339, Millis};
+use behalf_core::webhook;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, PolicyError, Problem};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -771,6 +773,97 @@ fn verify_webhook_signature(
     .map_err(|e| webhook_error(py, &e))
 }
 
+fn bad_record(py: Python<'_>, message: &str) -> PyErr {
+    raise(
+        py,
+        "WebhookError",
+        message,
+        "bad_audit_record",
+        "pass one record exactly as on_decision or audit_log() handed it out",
+        None,
+    )
+}
+
+/// One audit record, refused unless it is exactly a record the engine wrote: the core reads it
+/// back to the same value (nothing dropped or normalized) and its `hash` holds over its content
+/// (the `webhook-id` derives from the hash, so an edited record would reach receivers under
+/// the id of the original).
+fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<AuditRecord> {
+    if !record.is_instance_of::<PyDict>() {
+        return Err(bad_record(
+            py,
+            &format!(
+                "an audit record is a dict, not `{}`",
+                record.get_type().name()?
+            ),
+        ));
+    }
+    let value = to_value(record, DOCUMENT).map_err(|r| {
+        bad_record(
+            py,
+            &format!(
+                "the audit record is not JSON at `{}`: {}",
+                r.path, r.message
+            ),
+        )
+    })?;
+    let (record, report) = shielded(py, || {
+        let record = record_from_value(&value).filter(|r| r.to_value() == value);
+        let report = verify_chain_anchored(std::slice::from_ref(&value), &Anchor::default());
+        (record, report)
+    })?;
+    let record =
+        record.ok_or_else(|| bad_record(py, "the value is not an audit record of behalf"))?;
+    if !report.ok {
+        let problem = report.problem.unwrap_or_default();
+        return Err(bad_record(
+            py,
+            &format!("the audit record does not hold: {problem}"),
+        ));
+    }
+    Ok(record)
+}
+
+/// The webhook event of one audit record: `{type, timestamp, data}`.
+#[pyfunction]
+fn webhook_event<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let record = audit_record(py, record)?;
+    to_py(py, &shielded(py, || webhook::event_payload(&record))?)
+}
+
+/// Exactly what to POST for one audit record's event, signed at `timestamp` (unix seconds)
+/// with every secret: `{"headers": {name: value}, "body", "eventType"}`.
+#[pyfunction]
+fn webhook_delivery<'py>(
+    py: Python<'py>,
+    record: &Bound<'py, PyAny>,
+    secrets: Vec<String>,
+    timestamp: i64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let record = audit_record(py, record)?;
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let delivery =
+        shielded(py, || webhook::delivery_for(&record, &secrets, timestamp))?.map_err(|e| {
+            raise(
+                py,
+                "WebhookError",
+                e.message(),
+                e.code(),
+                "pass the endpoint's `whsec_...` secret (two during a rotation)",
+                None,
+            )
+        })?;
+    let headers = PyDict::new(py);
+    for (name, value) in &delivery.headers {
+        headers.set_item(name, value)?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("headers", headers)?;
+    out.set_item("body", delivery.body)?;
+    out.set_item("eventType", record.event_type())?;
+    Ok(out)
+}
+
 /// Checks an audit log's hash chain, optionally anchored to the first `seq` and the last
 /// `hash` the caller knows (so a cut at either end is caught); returns
 /// `{ok, records, firstBroken, firstBrokenSeq, problem}`.
@@ -815,6 +908,8 @@ fn _behalf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_policy, m)?)?;
     m.add_function(wrap_pyfunction!(sign_webhook, m)?)?;
     m.add_function(wrap_pyfunction!(verify_webhook_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(webhook_event, m)?)?;
+    m.add_function(wrap_pyfunction!(webhook_delivery, m)?)?;
     m.add_function(wrap_pyfunction!(verify_audit_chain, m)?)?;
     m.add_function(wrap_pyfunction!(to_epoch_millis, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

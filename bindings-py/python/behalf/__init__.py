@@ -15,6 +15,7 @@ CLI and the JavaScript package run, so every runtime gives the same decision.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import os
@@ -29,6 +30,7 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     TypeVar,
     Union,
     cast,
@@ -69,12 +71,15 @@ __all__ = [
     "PolicyError",
     "Problem",
     "StateError",
+    "WebhookDelivery",
     "WebhookError",
     "sign_webhook",
     "validate_policy",
     "verify",
     "verify_audit_log",
     "verify_webhook",
+    "webhook_delivery",
+    "webhook_event",
 ]
 
 Policy = Union[Mapping[str, Any], str]
@@ -264,6 +269,87 @@ def verify_webhook(
         lowered["webhook-signature"],
         int(time.time()) if now is None else now,
     )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """Exactly what to POST for one event: send `body` (UTF-8, byte for byte) with `headers`
+    (`content-type`, `webhook-id`, `webhook-timestamp`, `webhook-signature`). `webhook-id` is
+    derived from the audit record, so it is the same on every retry: receivers drop
+    duplicates by it. `event_type` is the event's `type`, for choosing endpoints."""
+
+    headers: Dict[str, str]
+    body: str
+    event_type: str
+
+
+def webhook_event(record: Mapping[str, Any]) -> Dict[str, Any]:
+    """The webhook event of one audit record (as `on_decision` or `Behalf.audit_log()` handed
+    it out): `{"type", "timestamp", "data"}`, `data` being the record. Raises `WebhookError`
+    (`bad_audit_record`) for anything that is not such a record, unchanged."""
+    return _behalf.webhook_event(record)
+
+
+def webhook_delivery(
+    record: Mapping[str, Any],
+    secrets: Union[str, Sequence[str]],
+    timestamp: Union[int, datetime.datetime, None] = None,
+) -> WebhookDelivery:
+    """The signed Standard Webhooks message for one audit record's event (as `on_decision` or
+    `Behalf.audit_log()` handed it out), ready to POST with any HTTP client.
+
+    `secrets` is the endpoint's `whsec_...` secret, or several during a rotation (one
+    signature each, space separated, so a receiver on either secret accepts). `timestamp` is
+    the `webhook-timestamp`: unix seconds (int) or an aware datetime; default now. Sign right
+    before each attempt, since receivers reject messages more than 5 minutes old. Raises
+    `WebhookError` (`bad_audit_record`, `bad_secret`, `bad_timestamp`) rather than sign
+    anything else."""
+    if isinstance(secrets, str):
+        keys = [secrets]
+    elif isinstance(secrets, (bytes, bytearray, Mapping)) or not isinstance(secrets, Sequence):
+        raise WebhookError(
+            f"`secrets` must be a `whsec_...` str or a sequence of them, not `{type(secrets).__name__}`",
+            code="bad_secret",
+            hint="pass the endpoint's secret, or the new and the previous one during a rotation",
+        )
+    else:
+        keys = list(secrets)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise WebhookError(
+                "`secrets` must hold at least one secret, each a `whsec_...` str",
+                code="bad_secret",
+                hint="pass the endpoint's secret, or the new and the previous one during a rotation",
+            )
+    r = _behalf.webhook_delivery(record, keys, _unix_seconds(timestamp))
+    return WebhookDelivery(headers=dict(r["headers"]), body=str(r["body"]), event_type=str(r["eventType"]))
+
+
+_MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+def _unix_seconds(timestamp: Union[int, datetime.datetime, None]) -> int:
+    hint = "leave it out for now, or pass int(time.time()) or an aware datetime"
+    if timestamp is None:
+        return int(time.time())
+    if isinstance(timestamp, datetime.datetime):
+        if timestamp.utcoffset() is None:
+            raise WebhookError(
+                "a naive datetime is ambiguous as a `webhook-timestamp`",
+                code="bad_timestamp",
+                hint="give it a tzinfo (datetime.timezone.utc)",
+            )
+        seconds = int(timestamp.timestamp() // 1)
+    elif isinstance(timestamp, int) and not isinstance(timestamp, bool):
+        seconds = timestamp
+    else:
+        raise WebhookError(
+            f"`{str(timestamp)[:40]}` is not whole unix seconds",
+            code="bad_timestamp",
+            hint=hint,
+        )
+    if not 0 <= seconds <= _MAX_UNIX_SECONDS:
+        raise WebhookError(f"`{seconds}` is not whole unix seconds", code="bad_timestamp", hint=hint)
+    return seconds
 
 
 @dataclass(frozen=True)

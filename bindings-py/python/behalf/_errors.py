@@ -81,8 +81,9 @@ class StateError(BehalfError, ValueError):
 
 
 class WebhookError(BehalfError, ValueError):
-    """A webhook signature could not be made or did not verify (`bad_secret`,
-    `bad_timestamp`, `timestamp_too_old`, `timestamp_too_new`, `no_matching_signature`)."""
+    """A webhook message could not be made or did not verify (`bad_secret`,
+    `bad_timestamp`, `bad_audit_record`, `missing_header`, `timestamp_too_old`,
+    `timestamp_too_new`, `no_matching_signature`)."""
 
     code = "webhook_error"
 
