@@ -73,7 +73,7 @@ fn engine(policy: &Value) -> Engine {
     }
 }
 
-#[divan::bench(args = [1, 100, 10_000])]
+#[divan::bench(args = [1, 100, 10_000], sample_count = 300, sample_size = 64)]
 fn verify_many_agents(bencher: Bencher, agents: usize) {
     let mut e = engine(&many_agents(agents));
     let requests: Vec<Value> = (0..64).map(|i| staging((i * 7919) % agents)).collect();
@@ -84,7 +84,7 @@ fn verify_many_agents(bencher: Bencher, agents: usize) {
     });
 }
 
-#[divan::bench(args = [10, 1_000, 100_000])]
+#[divan::bench(args = [10, 1_000, 100_000], sample_count = 300, sample_size = 64)]
 fn verify_one_agent(bencher: Bencher, permissions: usize) {
     let mut e = engine(&one_agent(permissions));
     let request = json!({"agentId": "agent_000000", "action": "deploy", "vendor": format!("v{}.example.com", permissions / 2), "params": {"env": "staging"}});
@@ -100,7 +100,7 @@ fn compile(bencher: Bencher, permissions: usize) {
 
 /// The seed's staging deploy at 10 permissions with audit eviction (capacity 1,000), the
 /// steady state of a long-running agent.
-#[divan::bench]
+#[divan::bench(sample_count = 300, sample_size = 64)]
 fn verify_steady_state_with_eviction(bencher: Bencher) {
     let mut e = engine(&many_agents(1));
     let request = staging(0);
