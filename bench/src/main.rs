@@ -282,7 +282,7 @@ fn show(ns: f64) -> String {
 
 fn row(engine: &str, s: &Stats, behalf_median: f64) {
     println!(
-        "| {engine:<28} | {:>10} | {:>10} | {:>21} | {:>8.1}× |",
+        "| {engine:<28} | {:>10} | {:>10} | {:>21} | {:>8.2}× |",
         show(s.median),
         show(s.p99),
         format!("{} – {}", show(s.min_run), show(s.max_run)),
