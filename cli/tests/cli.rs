@@ -506,3 +506,38 @@ fn policy_is_found_in_a_parent_directory_and_state_sits_beside_it() {
     assert!(p.db().exists());
     assert!(!p.dir.join("sub/deeper/.behalf").exists());
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    let p = Project::init("closed-stdout");
+    for _ in 0..20 {
+        let out = p.run(&[
+            "verify",
+            "--agent",
+            "agent_claude_code",
+            "--action",
+            "deploy",
+            "--vendor",
+            "vercel.com",
+            "--param",
+            "env=staging",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // The reader goes away before the audit log is printed.
+    let mut child = p
+        .cmd(&["audit", "tail", "-n", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(141)),
+        "{:?} {stderr}",
+        out.status
+    );
+}
