@@ -9,3 +9,5 @@ step "clippy (library lints deny unwrap/expect/panic/indexing)"
 cargo clippy -p behalf-core --all-targets -- -D warnings
 step "cargo test -p behalf-core"
 cargo test -p behalf-core
+step "benchmarks build and run once (divan test mode; timings come from cargo bench, not here)"
+cargo test -p behalf-core --benches
