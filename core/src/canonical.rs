@@ -83,8 +83,38 @@ pub fn to_string(value: &Value) -> String {
     out
 }
 
+/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time (SWAR; the
+/// classic "has a byte less than n / equal to c" tests have no false negatives).
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let q = x ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q & HIGH;
+        let b = x ^ (ONES * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(ONES) & !b & HIGH;
+        if control | quote | backslash != 0 {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // Copy runs that need no escape in one go; escape the rest.
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -119,6 +149,24 @@ mod tests {
     fn sorts_keys_at_every_depth_and_canonicalizes_numbers() {
         let v = serde_json::json!({"b": [1.0, {"z": 1, "a": 0.1}], "a": "x\n"});
         assert_eq!(to_string(&v), r#"{"a":"x\n","b":[1,{"a":0.1,"z":1}]}"#);
+    }
+
+    #[test]
+    fn the_fast_escape_check_finds_every_byte_that_needs_escaping() {
+        for len in 0..24 {
+            for at in 0..len {
+                for special in [0u8, 0x1f, b'"', b'\\', b'\n'] {
+                    let mut bytes = vec![b'a'; len];
+                    if let Some(b) = bytes.get_mut(at) {
+                        *b = special;
+                    }
+                    assert!(needs_escape(&bytes), "{len} {at} {special}");
+                }
+            }
+            for plain in [b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                assert!(!needs_escape(&vec![plain; len]), "{len} {plain}");
+            }
+        }
     }
 
     #[test]

@@ -179,10 +179,10 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
             .unwrap_or(now);
         if let Some(request) = step.get("verify").or_else(|| step.get("verifyOnce")) {
             let packet = if step.get("verify").is_some() {
-                engine.verify(request, step_now).to_value()
+                packet_of(&engine.verify(request, step_now), &mut report.failures)
             } else {
                 match verify_once(&policy, request, step_now) {
-                    Ok(d) => d.to_value(),
+                    Ok(d) => packet_of(&d, &mut report.failures),
                     Err(e) => {
                         fail(&mut report.failures, format!("one-shot verify failed: {e}"));
                         continue;
@@ -195,7 +195,7 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
             });
             report.packets.push(relabel.packet(&packet, given));
         } else if let Some(text) = step.get("verifyJson").and_then(Value::as_str) {
-            let packet = engine.verify_json(text, step_now).to_value();
+            let packet = packet_of(&engine.verify_json(text, step_now), &mut report.failures);
             check_packet(
                 &packet,
                 &expect,
@@ -367,6 +367,18 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
     }
     report.passed = report.failures.is_empty();
     report
+}
+
+/// The packet as a value, checking that the JSON text the bindings use says the same.
+fn packet_of(d: &crate::Decision, failures: &mut Vec<String>) -> Value {
+    let value = d.to_value();
+    if serde_json::from_str::<Value>(&d.to_json()).ok().as_ref() != Some(&value) {
+        failures.push(format!(
+            "to_json() and to_value() disagree: {}",
+            d.to_json()
+        ));
+    }
+    value
 }
 
 fn check_packet(

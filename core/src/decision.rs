@@ -241,11 +241,114 @@ impl Decision {
         serde_json::to_value(Packet::from(self)).unwrap_or(Value::Null)
     }
 
+    /// The canonical packet as JSON text, written directly (the bindings' hot path); the same
+    /// content as `to_value()`, in the packet's field order.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Packet::from(self)).unwrap_or_else(|_| {
-            r#"{"decision":"denied","allowed":false,"reason":"internal_error"}"#.to_string()
-        })
+        let mut out = String::with_capacity(320 + self.trace.len() * 112);
+        out.push_str("{\"decision\":\"");
+        out.push_str(self.decision().as_str());
+        out.push_str("\",\"allowed\":");
+        out.push_str(if self.allowed() { "true" } else { "false" });
+        out.push_str(",\"reason\":\"");
+        out.push_str(self.reason.as_str());
+        out.push_str("\",\"message\":");
+        json_string(&self.message(), &mut out);
+        out.push_str(",\"requestId\":");
+        json_string(&self.request_id, &mut out);
+        let fields: [(&str, Option<&str>); 5] = [
+            ("agentId", self.agent_id.as_deref()),
+            ("action", self.action.as_deref()),
+            ("vendor", self.vendor.as_deref()),
+            ("resource", self.resource.as_deref()),
+            ("passportId", self.passport_id.as_deref()),
+        ];
+        for (key, value) in fields {
+            json_field(key, value, &mut out);
+        }
+        out.push_str(",\"activePermissions\":");
+        match self.active_permissions {
+            Some(n) => out.push_str(&n.to_string()),
+            None => out.push_str("null"),
+        }
+        json_field(
+            "matchedPermission",
+            self.matched_permission.as_deref(),
+            &mut out,
+        );
+        json_field("approvalId", self.approval_id.as_deref(), &mut out);
+        json_field("grantId", self.grant_id.as_deref(), &mut out);
+        out.push_str(",\"grantExpiresAt\":");
+        match self.grant_expires_at {
+            Some(t) => {
+                out.push('"');
+                crate::time::write_rfc3339(t, &mut out);
+                out.push('"');
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"evaluatedAt\":\"");
+        crate::time::write_rfc3339(self.evaluated_at, &mut out);
+        out.push_str("\",\"trace\":[");
+        for (i, t) in self.trace.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"step\":");
+            json_string(t.step, &mut out);
+            json_field("permission", t.permission.as_deref(), &mut out);
+            out.push_str(",\"result\":");
+            json_string(t.result, &mut out);
+            out.push_str(",\"detail\":");
+            json_string(&t.detail, &mut out);
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
     }
+}
+
+/// `,"key":value` with `null` for none.
+fn json_field(key: &str, value: Option<&str>, out: &mut String) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":");
+    match value {
+        Some(v) => json_string(v, out),
+        None => out.push_str("null"),
+    }
+}
+
+/// A JSON string with serde_json's escapes (short forms for \b \f \n \r \t).
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    if !crate::canonical::needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
 }
 
 #[derive(Serialize)]
@@ -307,6 +410,39 @@ impl<'a> From<&'a Decision> for Packet<'a> {
                     detail: &t.detail,
                 })
                 .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str) -> Decision {
+        let mut d = Decision::fault(text.to_string(), "req_1".into(), 1_795_000_000_123);
+        d.agent_id = Some(Arc::from(text));
+        d.vendor = Some(Arc::from("vercel.com"));
+        d.active_permissions = Some(3);
+        d.grant_expires_at = Some(1_795_000_100_000);
+        d.trace.push(TraceStep {
+            step: "match",
+            permission: Some(Arc::from("p\"1")),
+            result: "skipped",
+            detail: TraceDetail::Static("condition on `env` does not hold"),
+        });
+        d
+    }
+
+    #[test]
+    fn the_direct_packet_text_is_the_serde_packet_byte_for_byte() {
+        for text in [
+            "plain",
+            "quote\" back\\ nl\n cr\r tab\t bs\u{8} ff\u{c} nul\u{0} us\u{1f} del\u{7f} é ｖ 😀",
+            "",
+        ] {
+            let d = sample(text);
+            let serde = serde_json::to_string(&Packet::from(&d)).unwrap_or_default();
+            assert_eq!(d.to_json(), serde);
         }
     }
 }
