@@ -488,7 +488,7 @@ impl PyEngine {
         let prepared = catch_unwind(AssertUnwindSafe(|| prepare(request, fields)))
             .unwrap_or_else(|p| Err(Box::new(Rejection::bare(panic_text(p.as_ref())))));
         let decision = self.decide(py, now, move |engine| match prepared {
-            Ok(value) => engine.verify(&value, now),
+            Ok(value) => engine.verify_value(value, now),
             Err(rejection) => engine.reject(*rejection, now),
         });
         Ok(PyDecision::from(decision))
