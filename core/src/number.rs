@@ -115,19 +115,6 @@ impl Decimal {
     pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
         self.0.checked_add(other.0).map(Decimal)
     }
-
-    pub fn saturating_sub(self, other: Decimal) -> Decimal {
-        Decimal(self.0.saturating_sub(other.0))
-    }
-
-    /// The raw count of millionths (for state export).
-    pub fn micros(self) -> i128 {
-        self.0
-    }
-
-    pub fn from_micros(micros: i128) -> Decimal {
-        Decimal(micros)
-    }
 }
 
 impl fmt::Display for Decimal {
