@@ -30,7 +30,7 @@ fi
 step "cargo build behalf-wasm (wasm32, profile wasm-release)"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 cargo build -p behalf-wasm --target wasm32-unknown-unknown --profile wasm-release
-WASM="$ROOT/target/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
+WASM="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
 
 # wasm-bindgen and wasm-opt take most of the time: skip them when nothing they read changed
 # (the wasm cargo left, the JS wrapper, this script, the tool versions). BEHALF_REBUILD=1 forces.
