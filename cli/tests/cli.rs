@@ -758,3 +758,42 @@ fn unknown_subcommands_and_policy_fields_get_a_did_you_mean() {
         text(&out)
     );
 }
+
+#[test]
+fn on_a_terminal_create_asks_before_making_a_passport_for_a_new_agent() {
+    // `script` (util-linux) runs the command on a pseudo-terminal and feeds it our stdin.
+    let ask = |p: &Project, agent: &str, answer: &str| {
+        let command = format!("{BIN} permissions create {agent} --action deploy");
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(&p.dir)
+            .env("BEHALF_NOW", NOW)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs the CLI on a terminal");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let p = Project::init("tty-new-agent");
+    let before = p.read("behalf.json");
+    let no = ask(&p, "agent_claud_code", "n");
+    assert_eq!(no.status.code(), Some(64), "{}", text(&no));
+    assert!(
+        stdout(&no).contains("(did you mean `agent_claude_code`?). Create a new passport"),
+        "{}",
+        text(&no)
+    );
+    assert_eq!(p.read("behalf.json"), before);
+    let yes = ask(&p, "agent_ollie", "y");
+    assert_eq!(yes.status.code(), Some(0), "{}", text(&yes));
+    assert!(stdout(&yes).contains("created passport passport_ollie for agent_ollie"));
+    assert!(p.read("behalf.json").contains("\"agent\": \"agent_ollie\""));
+}
