@@ -170,6 +170,49 @@ impl Decimal {
     }
 }
 
+/// How a refused number is shown in a message: by its float's shortest round-trip text when
+/// that is exactly the same number (so `1e-07` written and `1e-7` from a float read alike in
+/// every runtime), else as written.
+pub fn show(number: &serde_json::Number) -> String {
+    let text = number.as_str();
+    let shortest = number
+        .as_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(|n| n.as_str().to_string());
+    match shortest {
+        Some(s) if exact_key(&s).is_some() && exact_key(&s) == exact_key(text) => s,
+        _ => text.to_string(),
+    }
+}
+
+/// A decimal text's exact value as (negative, significant digits, power of ten).
+fn exact_key(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => {
+            let exp = body.get(at + 1..)?;
+            (
+                body.get(..at)?,
+                parse_exponent(exp.strip_prefix('+').unwrap_or(exp)).ok()?,
+            )
+        }
+        None => (body, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    let power = exponent - i64::try_from(fraction.len()).ok()?
+        + i64::try_from(significant.len() - trimmed.len()).ok()?;
+    if trimmed.is_empty() {
+        return Some((negative, String::new(), 0));
+    }
+    Some((negative, trimmed.to_string(), power))
+}
+
 /// An exponent's digits; beyond ±10,000 the number is refused either way, so it saturates.
 fn parse_exponent(text: &str) -> Result<i64, NumberError> {
     let (negative, digits) = match text.strip_prefix('-') {
@@ -273,6 +316,17 @@ mod tests {
         assert_eq!(text("-1.25").as_deref(), Ok("-1.25"));
         assert_eq!(text("1."), Err(NumberError::NotFinite));
         assert_eq!(text("1e"), Err(NumberError::NotFinite));
+    }
+
+    #[test]
+    fn refused_numbers_are_shown_alike_from_text_and_from_floats() {
+        let n = |t: &str| serde_json::from_str::<serde_json::Number>(t).map(|n| show(&n));
+        assert_eq!(n("1e-07").ok().as_deref(), Some("1e-7"));
+        assert_eq!(n("-0.000001").ok().as_deref(), Some("-1e-6"));
+        assert_eq!(
+            n("100.0000000000000000001").ok().as_deref(),
+            Some("100.0000000000000000001")
+        );
     }
 
     #[test]

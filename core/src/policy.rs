@@ -645,7 +645,7 @@ impl Validator {
                 self.problem(
                     path,
                     "bad_number",
-                    format!("`{n}` is negative"),
+                    format!("`{}` is negative", crate::number::show(n)),
                     "use a number >= 0",
                 );
                 None
@@ -655,7 +655,7 @@ impl Validator {
                 self.problem(
                     path,
                     "bad_number",
-                    format!("`{n}` {}", e.explain()),
+                    format!("`{}` {}", crate::number::show(n), e.explain()),
                     "numbers are finite, at most 6 fractional digits, magnitude at most 2^53-1",
                 );
                 None

@@ -179,10 +179,19 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         None => None,
         Some(Value::Number(n)) => match Decimal::from_json(n) {
             Ok(d) if d.is_negative() => {
-                return Err(reject(format!("`params.amount` `{n}` must be >= 0")))
+                return Err(reject(format!(
+                    "`params.amount` `{}` must be >= 0",
+                    crate::number::show(n)
+                )))
             }
             Ok(d) => Some(d),
-            Err(e) => return Err(reject(format!("`params.amount` `{n}` {}", e.explain()))),
+            Err(e) => {
+                return Err(reject(format!(
+                    "`params.amount` `{}` {}",
+                    crate::number::show(n),
+                    e.explain()
+                )))
+            }
         },
         Some(other) => {
             return Err(reject(format!(
@@ -253,7 +262,11 @@ fn check_value<'v>(
         }
         Value::Number(n) => match Decimal::from_json(n) {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("`{at}{key}` `{n}` {}", e.explain())),
+            Err(e) => Err(format!(
+                "`{at}{key}` `{}` {}",
+                crate::number::show(n),
+                e.explain()
+            )),
         },
         Value::Array(_) | Value::Object(_) => {
             stack.push((value, depth, key));
