@@ -255,6 +255,9 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
             if let Some(j) = &a.params_json {
                 match behalf_core::json::from_str(j) {
                     Ok(Value::Object(m)) => params = m,
+                    Err(e @ behalf_core::json::JsonTextError::DuplicateKey { .. }) => {
+                        return Err(CliError::usage(format!("--params has a {e}")))
+                    }
                     _ => {
                         return Err(CliError::usage("--params must be a JSON object")
                             .hint("write it like --params '{\"env\": \"production\"}'"))

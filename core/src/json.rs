@@ -10,8 +10,12 @@ use serde_json::{Map, Number, Value};
 /// Why a JSON text was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JsonTextError {
-    /// Not JSON at all; serde_json's own message (with line and column).
-    Syntax(String),
+    /// Not JSON at all: serde_json's own message, and where (1-based line and column).
+    Syntax {
+        message: String,
+        line: usize,
+        column: usize,
+    },
     /// An object repeats a key. `path` is the repeated key's own path (`params.env`,
     /// `passports[0].permissions[1].id`); `key` is the key.
     DuplicateKey { path: String, key: String },
@@ -20,7 +24,7 @@ pub enum JsonTextError {
 impl fmt::Display for JsonTextError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JsonTextError::Syntax(message) => write!(f, "not valid JSON: {message}"),
+            JsonTextError::Syntax { message, .. } => write!(f, "not valid JSON: {message}"),
             JsonTextError::DuplicateKey { path, key } => {
                 write!(
                     f,
@@ -47,7 +51,11 @@ pub fn from_str(text: &str) -> Result<Value, JsonTextError> {
     match (parsed, duplicate) {
         (_, Some(found)) => Err(found),
         (Ok(value), None) => Ok(value),
-        (Err(e), None) => Err(JsonTextError::Syntax(e.to_string())),
+        (Err(e), None) => Err(JsonTextError::Syntax {
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        }),
     }
 }
 
@@ -73,8 +81,9 @@ fn render(path: &[Step]) -> String {
 }
 
 /// serde_json's private marker for a number kept as text (feature `arbitrary_precision`):
-/// a number arrives as a one-entry map under this key. serde_json's own `Value` reads it so.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+/// a number arrives at a visitor as a one-entry map under this key. serde_json's own `Value`
+/// reads it so; every other visitor of JSON text in behalf must too.
+pub const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 struct StrictValue<'a> {
     path: &'a mut Vec<Step>,
@@ -225,9 +234,12 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_trailing_text_are_refused() {
-        assert!(matches!(from_str("{"), Err(JsonTextError::Syntax(_))));
-        assert!(matches!(from_str("{} x"), Err(JsonTextError::Syntax(_))));
-        assert!(matches!(from_str(""), Err(JsonTextError::Syntax(_))));
+        assert!(matches!(from_str("{"), Err(JsonTextError::Syntax { .. })));
+        assert!(matches!(
+            from_str("{} x"),
+            Err(JsonTextError::Syntax { .. })
+        ));
+        assert!(matches!(from_str(""), Err(JsonTextError::Syntax { .. })));
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl Policy {
 /// The problem a policy text that is not JSON (or repeats a key) reports.
 pub fn json_text_problem(e: &crate::json::JsonTextError) -> Problem {
     match e {
-        crate::json::JsonTextError::Syntax(message) => Problem {
+        crate::json::JsonTextError::Syntax { message, .. } => Problem {
             path: String::new(),
             code: "invalid_json",
             message: format!("not valid JSON: {message}"),
