@@ -26,6 +26,7 @@ const policy: Policy = {
       permissions: [
         { id: "deploy_staging", action: "deploy", vendor: "vercel.com", when: { env: "staging" } },
         { id: "deploy_production", action: "deploy", vendor: "vercel.com", when: { env: { in: ["production"] } }, effect: "require_approval", approval: { grantTtl: "30m" } },
+        { id: "mail_colleagues", action: "send_email", when: { to: { emailDomain: ["example.com", "*.example.org"] } } },
         { id: "small_purchases", action: "purchase", vendor: "*.amazon.com", limits: { maxAmount: 100, budget: { amount: 300, per: "1d" } } },
       ],
     },

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
 use behalf_core::error::BehalfError;
+use behalf_core::policy::{json_text_problem, PolicyError};
 use behalf_core::request::{is_valid_request_id, MAX_ID_CHARS};
 use behalf_core::time::{format_rfc3339, parse_rfc3339, Millis};
-use behalf_core::{webhook, ApiError, Engine, EngineOptions, Policy, Rejection};
+use behalf_core::{webhook, ApiError, Engine, EngineOptions, Rejection};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
 
@@ -20,10 +21,11 @@ fn error(e: impl Into<BehalfError>) -> JsValue {
 }
 
 fn policy_value(text: &str) -> Result<Value, JsValue> {
-    // Unreadable text gets the core's own `invalid_json` problem.
-    serde_json::from_str(text).map_err(|_| match Policy::from_json_text(text) {
-        Err(e) => error(e),
-        Ok(_) => JsValue::from_str("{}"),
+    // Unreadable text (or a repeated key) gets the core's own `invalid_json` / `duplicate_key`.
+    behalf_core::json::from_str(text).map_err(|e| {
+        error(PolicyError {
+            problems: vec![json_text_problem(&e)],
+        })
     })
 }
 
@@ -155,7 +157,7 @@ impl WasmEngine {
     }
 
     pub fn restore(&mut self, state: &str) -> Result<(), JsValue> {
-        let value: Value = serde_json::from_str(state).map_err(|_| {
+        let value: Value = behalf_core::json::from_str(state).map_err(|_| {
             error(ApiError::new(
                 "bad_state",
                 "the state is not valid JSON".into(),
@@ -192,7 +194,7 @@ impl WasmEngine {
 #[wasm_bindgen]
 pub fn verify_once(policy: &str, request: &str, now: f64) -> Result<String, JsValue> {
     let policy = policy_value(policy)?;
-    match serde_json::from_str::<Value>(request) {
+    match behalf_core::json::from_str(request) {
         Ok(request) => behalf_core::verify_once(&policy, &request, millis(now))
             .map(|d| d.to_json())
             .map_err(error),
@@ -227,12 +229,9 @@ pub fn reject_once(
 /// Every problem of a policy, as a JSON array (empty when it loads).
 #[wasm_bindgen]
 pub fn validate(policy: &str) -> String {
-    let problems = match serde_json::from_str::<Value>(policy) {
+    let problems = match behalf_core::json::from_str(policy) {
         Ok(value) => behalf_core::validate(&value),
-        Err(_) => match Policy::from_json_text(policy) {
-            Err(e) => e.problems,
-            Ok(_) => Vec::new(),
-        },
+        Err(e) => vec![json_text_problem(&e)],
     };
     serde_json::to_string(&problems).unwrap_or_else(|_| "[]".into())
 }

@@ -286,7 +286,7 @@ function runCase(c, policies, behalf, exact) {
 function checkPacket(packet, expect, request, state, fail) {
   const get = (k) => (packet[k] === undefined ? null : packet[k]);
   const want = expect || {};
-  for (const key of ["decision", "reason", "matchedPermission", "activePermissions"]) {
+  for (const key of ["decision", "reason", "matchedPermission", "activePermissions", "action", "vendor", "resource"]) {
     if (key in want && canonical(get(key)) !== canonical(want[key])) {
       fail(`\`${key}\`: expected ${JSON.stringify(want[key])}, got ${JSON.stringify(get(key))} (${get("message")})`);
     }

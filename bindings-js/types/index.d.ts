@@ -27,6 +27,8 @@ export interface MatcherOps {
   gt?: number;
   gte?: number;
   exists?: boolean;
+  /** The value must be exactly one plain `local@domain` address whose domain matches. */
+  emailDomain?: string | string[];
 }
 export type Matcher = Scalar | MatcherOps;
 

@@ -586,11 +586,11 @@ impl PyEngine {
     /// Replaces this engine's state with one `export_state` returned. Raises `StateError`.
     fn restore(&self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
         let value = if let Ok(s) = state.cast::<PyString>() {
-            serde_json::from_str(&text(s)?).map_err(|e| {
+            behalf_core::json::from_str(&text(s)?).map_err(|e| {
                 raise(
                     py,
                     "StateError",
-                    &format!("the state is not valid JSON: {e}"),
+                    &format!("the state is {e}"),
                     "bad_state",
                     "pass the exact value export_state() returned",
                     None,
@@ -654,12 +654,12 @@ fn verify(
     };
     let policy_value = if let Ok(s) = policy.cast::<PyString>() {
         let text = text(s)?;
-        match serde_json::from_str::<Value>(&text) {
+        match behalf_core::json::from_str(&text) {
             Ok(v) => v,
-            Err(_) => {
-                let e = Policy::from_json_text(&text).err().unwrap_or(PolicyError {
-                    problems: Vec::new(),
-                });
+            Err(e) => {
+                let e = PolicyError {
+                    problems: vec![behalf_core::policy::json_text_problem(&e)],
+                };
                 return Err(policy_error(py, &e));
             }
         }

@@ -89,7 +89,7 @@ def check_packet(
     last_approval: List[Optional[str]],
     fail: Any,
 ) -> None:
-    for key in ("decision", "reason", "matchedPermission", "activePermissions"):
+    for key in ("decision", "reason", "matchedPermission", "activePermissions", "action", "vendor", "resource"):
         if key in expect and packet.get(key) != expect[key]:
             fail(f"`{key}`: expected {expect[key]!r}, got {packet.get(key)!r} ({packet['message']})")
     if packet["allowed"] != (packet["decision"] == "allowed"):

@@ -122,14 +122,9 @@ pub fn check(g: &Globals, a: CheckArgs) -> Result<u8> {
     let project = g.project()?;
     let text = project.read_text()?;
     if a.json {
-        let problems = match serde_json::from_str::<Value>(&text) {
+        let problems = match behalf_core::json::from_str(&text) {
             Ok(v) => behalf_core::validate(&v),
-            Err(e) => vec![behalf_core::Problem {
-                path: String::new(),
-                code: "invalid_json",
-                message: format!("not valid JSON: {e}"),
-                hint: "fix the JSON syntax at that line".into(),
-            }],
+            Err(e) => vec![behalf_core::policy::json_text_problem(&e)],
         };
         let lines = project::locate_lines(&text);
         let list: Vec<Value> = problems
@@ -248,8 +243,8 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
     let request = match &a.request {
         Some(text) => {
             let raw = read_arg(text)?;
-            serde_json::from_str::<Value>(&raw)
-                .map_err(|e| CliError::usage(format!("--request is not valid JSON: {e}")))?
+            behalf_core::json::from_str(&raw)
+                .map_err(|e| CliError::usage(format!("--request is {e}")))?
         }
         None => {
             let Some(action) = a.action.clone() else {
@@ -258,8 +253,11 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
             };
             let mut params = Map::new();
             if let Some(j) = &a.params_json {
-                match serde_json::from_str::<Value>(j) {
+                match behalf_core::json::from_str(j) {
                     Ok(Value::Object(m)) => params = m,
+                    Err(e @ behalf_core::json::JsonTextError::DuplicateKey { .. }) => {
+                        return Err(CliError::usage(format!("--params has a {e}")))
+                    }
                     _ => {
                         return Err(CliError::usage("--params must be a JSON object")
                             .hint("write it like --params '{\"env\": \"production\"}'"))
@@ -777,13 +775,8 @@ pub fn test(g: &Globals, a: TestArgs) -> Result<u8> {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file)
             .map_err(|e| CliError::data(format!("cannot read {name}: {e}")))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            CliError::data(format!("{name} is not valid JSON")).detail(format!(
-                "{name}:{}:{}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })?;
+        let value: Value = behalf_core::json::from_str(&text)
+            .map_err(|e| CliError::data(format!("{name} is {e}")))?;
         let results: Vec<(String, Vec<String>)> = if value.get("cases").is_some() {
             behalf_core::conformance::run_file(&value)
                 .cases

@@ -167,7 +167,16 @@ impl<'de> Deserialize<'de> for OValue {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<OValue, A::Error> {
                 let mut items = Vec::new();
-                while let Some((k, v)) = a.next_entry::<String, OValue>()? {
+                while let Some(k) = a.next_key::<String>()? {
+                    // A number kept as its text (serde_json's arbitrary_precision).
+                    if items.is_empty() && k == behalf_core::json::NUMBER_TOKEN {
+                        let text: String = a.next_value()?;
+                        return text
+                            .parse::<Number>()
+                            .map(OValue::Number)
+                            .map_err(serde::de::Error::custom);
+                    }
+                    let v = a.next_value::<OValue>()?;
                     items.push((k, v));
                 }
                 Ok(OValue::Object(items))
@@ -185,6 +194,12 @@ mod tests {
     #[test]
     fn key_order_survives_a_round_trip() {
         let text = "{\n  \"version\": 1,\n  \"passports\": [],\n  \"alpha\": 0.1\n}\n";
+        assert_eq!(OValue::parse(text).unwrap().to_pretty(), text);
+    }
+
+    #[test]
+    fn numbers_keep_their_text_through_an_edit() {
+        let text = "{\n  \"a\": 100.000001,\n  \"b\": [\n    1e-6,\n    9007199254740991,\n    -2.5\n  ]\n}\n";
         assert_eq!(OValue::parse(text).unwrap().to_pretty(), text);
     }
 }

@@ -20,8 +20,10 @@ pub enum PermissionsCommand {
   behalf permissions create agent_claude_code --action deploy --vendor vercel.com \\
       --when env=production --requires-approval --grant-ttl 30m
   behalf permissions create agent_claude_code --action '*' --resource 'db/prod/**' --block
+  behalf permissions create agent_ollie --new-agent --action send_email --vendor gmail.com \\
+      --when to:emailDomain=example.com,*.example.org
   behalf permissions create agent_ollie --action purchase --vendor '*.amazon.com' \\
-      --max-amount 100 --budget 300/1d --expires 2027-01-01T00:00:00Z --new-agent
+      --max-amount 100 --budget 300/1d --expires 2027-01-01T00:00:00Z
 
 Accepted forms: durations (--grant-ttl, the PERIOD of --budget and --rate) are <integer><unit>
 with unit s, m, h or d (30m, 2h, 1d) or whole seconds (1800); times (--expires, --not-before)
@@ -77,8 +79,10 @@ pub struct CreateArgs {
     /// Block matching actions, whatever else allows them
     #[arg(long, alias = "blocked")]
     block: bool,
-    /// A condition on a parameter (equality; VALUE is JSON when it parses)
-    #[arg(long, value_name = "KEY=VALUE")]
+    /// A condition on a parameter: KEY=VALUE (equality; VALUE is JSON when it parses), or
+    /// KEY:MATCHER=VALUE with MATCHER one of emailDomain, glob, ne, in, notIn, lt, lte, gt,
+    /// gte, exists (lists comma-separated: --when to:emailDomain=example.com,*.example.org)
+    #[arg(long, value_name = "KEY[:MATCHER]=VALUE")]
     when: Vec<String>,
     /// Cap params.amount of one request
     #[arg(long, value_name = "N", conflicts_with_all = ["block", "requires_approval"])]
@@ -497,14 +501,14 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<Made> {
     if !a.when.is_empty() {
         let mut when = Vec::new();
         for w in &a.when {
-            let (k, v) = parse_kv(w, "--when")?;
+            let (k, v) = when_condition(w)?;
             when.push((k, OValue::from_value(&v)));
         }
         flags.push((
             "when",
             "--when",
             joined(&a.when),
-            "KEY=VALUE, VALUE read as JSON when it parses (env=production, amount=100)",
+            "KEY=VALUE (equality; VALUE read as JSON when it parses) or KEY:MATCHER=VALUE (amount:lte=100)",
         ));
         perm.push(("when", OValue::Object(when)));
     }
@@ -775,4 +779,56 @@ fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `--when KEY=VALUE` (equality) or `--when KEY:MATCHER=VALUE`, as the `when` entry it writes.
+fn when_condition(text: &str) -> Result<(String, Value)> {
+    let (key, value) = parse_kv(text, "--when")?;
+    let Some((path, matcher)) = key.split_once(':') else {
+        return Ok((key, value));
+    };
+    let raw = text.split_once('=').map_or("", |(_, v)| v);
+    let list = || -> Value {
+        Value::Array(
+            raw.split(',')
+                .map(|item| {
+                    behalf_core::json::from_str(item)
+                        .ok()
+                        .filter(|v| !v.is_object() && !v.is_array())
+                        .unwrap_or_else(|| Value::String(item.to_string()))
+                })
+                .collect(),
+        )
+    };
+    let arg = match matcher {
+        "emailDomain" if raw.contains(',') => list(),
+        "emailDomain" | "glob" => Value::String(raw.to_string()),
+        "ne" => value,
+        "in" | "notIn" => list(),
+        "lt" | "lte" | "gt" | "gte" if value.is_number() => value,
+        "exists" if value.is_boolean() => value,
+        "lt" | "lte" | "gt" | "gte" | "exists" => {
+            let want = if matcher == "exists" {
+                "true or false"
+            } else {
+                "a number"
+            };
+            return Err(CliError::usage(format!(
+                "--when `{text}`: `{matcher}` takes {want}, got `{raw}`"
+            ))
+            .hint(format!(
+                "write it like --when {path}:{matcher}={}",
+                if matcher == "exists" { "true" } else { "100" }
+            )));
+        }
+        other => {
+            return Err(CliError::usage(format!(
+                "--when `{text}`: unknown matcher `{other}`"
+            ))
+            .hint("use KEY=VALUE, or KEY:MATCHER=VALUE with emailDomain, glob, ne, in, notIn, lt, lte, gt, gte or exists"));
+        }
+    };
+    let mut matcher_object = serde_json::Map::new();
+    matcher_object.insert(matcher.to_string(), arg);
+    Ok((path.to_string(), Value::Object(matcher_object)))
 }

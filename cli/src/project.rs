@@ -123,10 +123,18 @@ pub struct Loaded {
 
 impl Loaded {
     pub fn from_text(file: &str, text: String) -> Result<Loaded> {
-        let value: Value = serde_json::from_str(&text).map_err(|e| {
-            CliError::config(format!("{file} is not valid JSON"))
-                .detail(format!("{file}:{}:{}: {e}", e.line(), e.column()))
-                .hint("fix the JSON syntax at that line (a missing comma or quote is the usual cause)")
+        let value: Value = behalf_core::json::from_str(&text).map_err(|e| match e {
+            behalf_core::json::JsonTextError::Syntax {
+                message,
+                line,
+                column,
+            } => CliError::config(format!("{file} is not valid JSON"))
+                .detail(format!("{file}:{line}:{column}: {message}"))
+                .hint("fix the JSON syntax at that line (a missing comma or quote is the usual cause)"),
+            behalf_core::json::JsonTextError::DuplicateKey { path, key } => {
+                CliError::config(format!("{file} repeats the key `{key}` at `{path}`"))
+                    .hint("keep one of the two: readers disagree on which copy counts")
+            }
         })?;
         match Policy::from_value(&value) {
             Ok(policy) => Ok(Loaded {

@@ -797,3 +797,148 @@ fn on_a_terminal_create_asks_before_making_a_passport_for_a_new_agent() {
     assert!(stdout(&yes).contains("created passport passport_ollie for agent_ollie"));
     assert!(p.read("behalf.json").contains("\"agent\": \"agent_ollie\""));
 }
+
+#[test]
+fn a_policy_file_that_repeats_a_key_is_refused_naming_the_key() {
+    let p = Project::new("duplicate-key-policy");
+    p.write(
+        "behalf.json",
+        r#"{"version": 1, "passports": [{"id": "p", "agent": "a", "permissions": [
+            {"id": "x", "action": "read", "effect": "block", "effect": "allow"}]}]}"#,
+    );
+    let out = p.run(&["verify", "--agent", "a", "--action", "read"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("repeats the key `effect` at `passports[0].permissions[0].effect`"),
+        "{}",
+        text(&out)
+    );
+    let check = p.run(&["check", "--json"]);
+    assert!(stdout(&check).contains("duplicate_key"), "{}", text(&check));
+}
+
+#[test]
+fn verify_request_text_that_repeats_a_key_is_refused() {
+    let p = Project::init("duplicate-key-request");
+    let out = p.run(&[
+        "verify",
+        "--params",
+        r#"{"env": "staging", "env": "production"}"#,
+        "--agent",
+        "agent_claude_code",
+        "--action",
+        "deploy",
+        "--vendor",
+        "vercel.com",
+    ]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("duplicate key `env`"),
+        "{}",
+        text(&out)
+    );
+    let out = p.run(&[
+        "verify",
+        "--json",
+        "--request",
+        r#"{"agentId":"agent_claude_code","action":"deploy","vendor":"vercel.com","params":{"env":"staging","env":"production"}}"#,
+    ]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("duplicate key `env`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn verify_stdin_refuses_a_line_that_repeats_a_key_and_goes_on() {
+    use std::io::Write;
+    let p = Project::init("duplicate-key-stdin");
+    let mut child = p
+        .cmd(&["verify", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = concat!(
+        r#"{"agentId":"agent_claude_code","action":"deploy","vendor":"vercel.com","params":{"env":"staging","env":"production"}}"#,
+        "\n",
+        r#"{"agentId":"agent_claude_code","action":"deploy","vendor":"vercel.com","params":{"env":"staging"}}"#,
+        "\n"
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let packets: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(packets.len(), 2, "{}", text(&out));
+    assert_eq!(packets[0]["reason"], "invalid_request");
+    assert_eq!(packets[1]["reason"], "allowed");
+}
+
+#[test]
+fn permissions_create_writes_operator_matchers_from_when() {
+    let p = Project::init("when-matchers");
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "send_email",
+        "--when",
+        "to:emailDomain=example.com,*.example.org",
+        "--when",
+        "size:lte=100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let policy: Value = serde_json::from_str(&p.read("behalf.json")).unwrap();
+    let created = policy["passports"][0]["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|perm| perm["action"] == "send_email")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        created["when"],
+        json!({"to": {"emailDomain": ["example.com", "*.example.org"]}, "size": {"lte": 100}})
+    );
+    let send = |to: &str| {
+        p.verify(&[
+            "--agent",
+            "agent_claude_code",
+            "--action",
+            "send_email",
+            "--param",
+            &format!("to={to}"),
+            "--param",
+            "size=5",
+        ])
+        .1["reason"]
+            .clone()
+    };
+    assert_eq!(send("bob@mail.example.org"), "allowed");
+    assert_eq!(send("bob@example.com, eve@evil.com"), "no_permission");
+    let bad = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "x",
+        "--when",
+        "n:lt=abc",
+    ]);
+    assert_eq!(bad.status.code(), Some(64), "{}", text(&bad));
+    assert!(
+        stderr(&bad).contains("`lt` takes a number"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -394,6 +394,9 @@ fn check_packet(
         "reason",
         "matchedPermission",
         "activePermissions",
+        "action",
+        "vendor",
+        "resource",
     ] {
         if let Some(want) = expect.get(key) {
             if get(key) != *want {

@@ -122,14 +122,12 @@ impl Engine {
         }
     }
 
-    /// Verifies a request given as JSON text; unreadable text is `invalid_request`.
+    /// Verifies a request given as JSON text; unreadable text, or an object that repeats a
+    /// key, is `invalid_request`.
     pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
-        match serde_json::from_str::<Value>(request) {
+        match crate::json::from_str(request) {
             Ok(v) => self.verify_value(v, now),
-            Err(e) => self.reject(
-                Rejection::bare(format!("the request is not valid JSON: {e}")),
-                now,
-            ),
+            Err(e) => self.reject(Rejection::bare(format!("the request is {e}")), now),
         }
     }
 

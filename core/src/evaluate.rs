@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 use crate::decision::{Reason, TraceDetail, TraceStep};
+use crate::normalize;
 use crate::number::Decimal;
 use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
-use crate::request::{lookup, Request};
+use crate::request::{lookup, Lookup, Request};
 use crate::state::{Fingerprint, LimitCheck, State};
 use crate::time::Millis;
 
@@ -112,9 +113,28 @@ pub fn evaluate(
             trace.push(step("match", Some(p), "skipped", miss));
             continue;
         }
-        if let Some(failed) = p.when.iter().find(|c| !condition_holds(c, &request.params)) {
-            trace.push(step("match", Some(p), "skipped", failed.failure.clone()));
-            continue;
+        match conditions_truth(&p.when, &request.params) {
+            (Truth::Holds, _) => {}
+            (Truth::Fails, failed) => {
+                let why = failed
+                    .map_or_else(|| "a condition does not hold".into(), |c| c.failure.clone());
+                trace.push(step("match", Some(p), "skipped", why));
+                continue;
+            }
+            // Indeterminate is restrictive: a block or an approval applies, an allow does not.
+            (Truth::Indeterminate, doubt) => {
+                let path = doubt.map_or("", |c| c.path.as_str());
+                let applies = p.effect != Effect::Allow;
+                let detail = format!(
+                    "condition on `{path}` cannot be decided on the value given, so this {} {}",
+                    effect_name(p.effect),
+                    if applies { "applies" } else { "does not apply" }
+                );
+                trace.push(step("match", Some(p), "indeterminate", detail));
+                if !applies {
+                    continue;
+                }
+            }
         }
         if !p.in_window(now) {
             trace.push(step(
@@ -285,6 +305,76 @@ fn pattern_mismatch(p: &Permission, r: &Request) -> Option<&'static str> {
     None
 }
 
+/// A condition's truth on the request's params. `Indeterminate`: a present value the matcher
+/// cannot decide on (another type than the matcher's, a value that fails canonicalization).
+/// It holds for `block` and `require_approval` permissions and not for `allow`: behalf never
+/// loosens on an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truth {
+    Holds,
+    Fails,
+    Indeterminate,
+}
+
+impl Truth {
+    fn of(holds: bool) -> Truth {
+        if holds {
+            Truth::Holds
+        } else {
+            Truth::Fails
+        }
+    }
+
+    /// Kleene and: a definite failure decides; otherwise any doubt stays doubt.
+    fn and(self, other: Truth) -> Truth {
+        match (self, other) {
+            (Truth::Fails, _) | (_, Truth::Fails) => Truth::Fails,
+            (Truth::Indeterminate, _) | (_, Truth::Indeterminate) => Truth::Indeterminate,
+            _ => Truth::Holds,
+        }
+    }
+
+    fn not(self) -> Truth {
+        match self {
+            Truth::Holds => Truth::Fails,
+            Truth::Fails => Truth::Holds,
+            Truth::Indeterminate => Truth::Indeterminate,
+        }
+    }
+}
+
+/// The conditions of a permission, together: the first definite failure, else the first
+/// condition that could not be decided, else none.
+pub fn conditions_truth<'p>(
+    when: &'p [Condition],
+    params: &serde_json::Map<String, Value>,
+) -> (Truth, Option<&'p Condition>) {
+    let mut doubt = None;
+    for c in when {
+        match condition_truth(c, params) {
+            Truth::Holds => {}
+            Truth::Fails => return (Truth::Fails, Some(c)),
+            Truth::Indeterminate => {
+                doubt.get_or_insert(c);
+            }
+        }
+    }
+    match doubt {
+        Some(c) => (Truth::Indeterminate, Some(c)),
+        None => (Truth::Holds, None),
+    }
+}
+
+fn same_type(want: &Scalar, got: &Value) -> bool {
+    matches!(
+        (want, got),
+        (Scalar::Null, Value::Null)
+            | (Scalar::Bool(_), Value::Bool(_))
+            | (Scalar::String(_), Value::String(_))
+            | (Scalar::Number(_), Value::Number(_))
+    )
+}
+
 fn scalar_equals(want: &Scalar, got: &Value) -> bool {
     match (want, got) {
         (Scalar::Null, Value::Null) => true,
@@ -295,6 +385,29 @@ fn scalar_equals(want: &Scalar, got: &Value) -> bool {
     }
 }
 
+/// Equality, typed: a value of another type than the matcher's cannot be compared.
+fn scalar_truth(want: &Scalar, got: &Value) -> Truth {
+    if same_type(want, got) {
+        Truth::of(scalar_equals(want, got))
+    } else {
+        Truth::Indeterminate
+    }
+}
+
+/// `in`: equal to one of the list; decidable when the list holds the value's type.
+fn membership(list: &[Scalar], got: &Value) -> Truth {
+    if list.is_empty() {
+        return Truth::Fails;
+    }
+    if list.iter().any(|s| scalar_equals(s, got)) {
+        Truth::Holds
+    } else if list.iter().any(|s| same_type(s, got)) {
+        Truth::Fails
+    } else {
+        Truth::Indeterminate
+    }
+}
+
 fn number(got: &Value) -> Option<Decimal> {
     match got {
         Value::Number(n) => Decimal::from_json(n).ok(),
@@ -302,29 +415,41 @@ fn number(got: &Value) -> Option<Decimal> {
     }
 }
 
-pub fn condition_holds(c: &Condition, params: &serde_json::Map<String, Value>) -> bool {
-    let got = lookup(params, &c.path);
+pub fn condition_truth(c: &Condition, params: &serde_json::Map<String, Value>) -> Truth {
+    let got = match lookup(params, &c.path) {
+        Lookup::Found(v) => Some(v),
+        Lookup::Missing => None,
+        Lookup::Undecidable => return Truth::Indeterminate,
+    };
     match &c.matcher {
-        Matcher::Equals(want) => got.is_some_and(|g| scalar_equals(want, g)),
-        Matcher::All(ops) => ops.iter().all(|op| op_holds(op, got)),
+        Matcher::Equals(want) => got.map_or(Truth::Fails, |g| scalar_truth(want, g)),
+        Matcher::All(ops) => ops
+            .iter()
+            .fold(Truth::Holds, |truth, op| truth.and(op_truth(op, got))),
     }
 }
 
-fn op_holds(op: &Op, got: Option<&Value>) -> bool {
+fn op_truth(op: &Op, got: Option<&Value>) -> Truth {
     let Some(got) = got else {
-        return matches!(op, Op::Exists(false));
+        return Truth::of(matches!(op, Op::Exists(false)));
     };
     match op {
-        Op::Exists(want) => *want,
-        Op::In(list) => list.iter().any(|s| scalar_equals(s, got)),
-        Op::NotIn(list) => !list.iter().any(|s| scalar_equals(s, got)),
-        Op::Ne(s) => !scalar_equals(s, got),
+        Op::Exists(want) => Truth::of(*want),
+        Op::In(list) => membership(list, got),
+        Op::NotIn(list) if list.is_empty() => Truth::Holds,
+        Op::NotIn(list) => membership(list, got).not(),
+        Op::Ne(s) => scalar_truth(s, got).not(),
         Op::Glob(pattern) => got
             .as_str()
-            .is_some_and(|s| crate::normalize::string_glob_match(pattern, s)),
-        Op::Lt(n) => number(got).is_some_and(|g| g < *n),
-        Op::Lte(n) => number(got).is_some_and(|g| g <= *n),
-        Op::Gt(n) => number(got).is_some_and(|g| g > *n),
-        Op::Gte(n) => number(got).is_some_and(|g| g >= *n),
+            .and_then(|s| normalize::value_glob_match(pattern, s))
+            .map_or(Truth::Indeterminate, Truth::of),
+        Op::EmailDomain(domains) => match got.as_str().map(normalize::email_domain) {
+            Some(Ok(domain)) => Truth::of(domains.iter().any(|d| d.matches(Some(&domain)))),
+            _ => Truth::Indeterminate,
+        },
+        Op::Lt(n) => number(got).map_or(Truth::Indeterminate, |g| Truth::of(g < *n)),
+        Op::Lte(n) => number(got).map_or(Truth::Indeterminate, |g| Truth::of(g <= *n)),
+        Op::Gt(n) => number(got).map_or(Truth::Indeterminate, |g| Truth::of(g > *n)),
+        Op::Gte(n) => number(got).map_or(Truth::Indeterminate, |g| Truth::of(g >= *n)),
     }
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fasthash;
 pub mod ids;
+pub mod json;
 pub mod normalize;
 pub mod number;
 pub mod policy;

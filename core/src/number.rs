@@ -1,5 +1,6 @@
-//! Exact decimals: every number is read by its shortest round-trip form and held as an
-//! integer count of millionths, so `0.1 + 0.2 == 0.3` in every runtime.
+//! Exact decimals: every number is read by its text exactly as written (a float from a
+//! binding by its shortest round-trip text) and held as an integer count of millionths, so
+//! `0.1 + 0.2 == 0.3` in every runtime.
 
 use std::fmt;
 
@@ -34,17 +35,69 @@ impl NumberError {
 impl Decimal {
     pub const ZERO: Decimal = Decimal(0);
 
+    /// Reads a JSON number by its text, exactly as written (serde_json keeps the text:
+    /// feature `arbitrary_precision`). A float from a binding arrives as its shortest
+    /// round-trip text, so both routes agree for every number a float can hold.
     pub fn from_json(number: &serde_json::Number) -> Result<Decimal, NumberError> {
-        if let Some(i) = number.as_i64() {
-            return Decimal::from_integer(i128::from(i));
+        Decimal::from_text(number.as_str())
+    }
+
+    /// Parses JSON number grammar, `-?digits(.digits)?([eE][+-]?digits)?`, exactly.
+    pub fn from_text(text: &str) -> Result<Decimal, NumberError> {
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match body.find(['e', 'E']) {
+            Some(at) => {
+                let exp = body.get(at + 1..).unwrap_or("");
+                let exp = exp.strip_prefix('+').unwrap_or(exp);
+                let value = parse_exponent(exp)?;
+                (body.get(..at).unwrap_or(""), value)
+            }
+            None => (body, 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if whole.is_empty()
+            || !whole.bytes().all(|c| c.is_ascii_digit())
+            || !fraction.bytes().all(|c| c.is_ascii_digit())
+            || (mantissa.contains('.') && fraction.is_empty())
+        {
+            return Err(NumberError::NotFinite);
         }
-        if let Some(u) = number.as_u64() {
-            return Decimal::from_integer(i128::from(u));
+        // The digits with the decimal point moved by the exponent: value = digits × 10^-scale.
+        let digits = format!("{whole}{fraction}");
+        let significant = digits.trim_start_matches('0');
+        if significant.is_empty() {
+            return if negative {
+                Err(NumberError::NegativeZero)
+            } else {
+                Ok(Decimal::ZERO)
+            };
         }
-        match number.as_f64() {
-            Some(f) => Decimal::from_f64(f),
-            None => Err(NumberError::NotFinite),
+        let scale = i64::try_from(fraction.len()).unwrap_or(i64::MAX) - exponent;
+        let trailing_zeros = significant.len() - significant.trim_end_matches('0').len();
+        let significant = significant.trim_end_matches('0');
+        let scale = scale - i64::try_from(trailing_zeros).unwrap_or(0);
+        if scale > 6 {
+            return Err(NumberError::TooPrecise);
         }
+        // Integer digits of the value: significant digits plus any zeros the exponent adds.
+        let int_digits = i64::try_from(significant.len()).unwrap_or(i64::MAX) - scale;
+        if int_digits > 16 {
+            return Err(NumberError::TooLarge);
+        }
+        let mut micros: i128 = 0;
+        for c in significant.bytes() {
+            micros = micros * 10 + i128::from(c - b'0');
+        }
+        for _ in scale..6 {
+            micros *= 10;
+        }
+        if micros > MAX_SAFE_INTEGER * SCALE {
+            return Err(NumberError::TooLarge);
+        }
+        Ok(Decimal(if negative { -micros } else { micros }))
     }
 
     pub fn from_integer(value: i128) -> Result<Decimal, NumberError> {
@@ -68,7 +121,7 @@ impl Decimal {
         Decimal::parse(&value.to_string())
     }
 
-    /// Parses `-?digits(.digits)?`.
+    /// Parses `-?digits(.digits)?` (the form Rust prints an f64 in, and times/limits use).
     pub fn parse(text: &str) -> Result<Decimal, NumberError> {
         let (negative, body) = match text.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -115,6 +168,65 @@ impl Decimal {
     pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
         self.0.checked_add(other.0).map(Decimal)
     }
+}
+
+/// How a refused number is shown in a message: by its float's shortest round-trip text when
+/// that is exactly the same number (so `1e-07` written and `1e-7` from a float read alike in
+/// every runtime), else as written.
+pub fn show(number: &serde_json::Number) -> String {
+    let text = number.as_str();
+    let shortest = number
+        .as_f64()
+        .and_then(serde_json::Number::from_f64)
+        .map(|n| n.as_str().to_string());
+    match shortest {
+        Some(s) if exact_key(&s).is_some() && exact_key(&s) == exact_key(text) => s,
+        _ => text.to_string(),
+    }
+}
+
+/// A decimal text's exact value as (negative, significant digits, power of ten).
+fn exact_key(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => {
+            let exp = body.get(at + 1..)?;
+            (
+                body.get(..at)?,
+                parse_exponent(exp.strip_prefix('+').unwrap_or(exp)).ok()?,
+            )
+        }
+        None => (body, 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    let power = exponent - i64::try_from(fraction.len()).ok()?
+        + i64::try_from(significant.len() - trimmed.len()).ok()?;
+    if trimmed.is_empty() {
+        return Some((negative, String::new(), 0));
+    }
+    Some((negative, trimmed.to_string(), power))
+}
+
+/// An exponent's digits; beyond ±10,000 the number is refused either way, so it saturates.
+fn parse_exponent(text: &str) -> Result<i64, NumberError> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(NumberError::NotFinite);
+    }
+    let mut value: i64 = 0;
+    for c in digits.bytes() {
+        value = (value * 10 + i64::from(c - b'0')).min(10_000);
+    }
+    Ok(if negative { -value } else { value })
 }
 
 impl fmt::Display for Decimal {
@@ -168,6 +280,53 @@ mod tests {
             Err(NumberError::TooLarge)
         );
         assert_eq!(dec(serde_json::json!(1e300)), Err(NumberError::TooLarge));
+    }
+
+    fn text(t: &str) -> Result<String, NumberError> {
+        Decimal::from_text(t).map(|d| d.to_string())
+    }
+
+    #[test]
+    fn number_text_is_read_exactly_as_written() {
+        assert_eq!(text("100.00000000000001"), Err(NumberError::TooPrecise));
+        assert_eq!(
+            text("100.0000000000000000000001"),
+            Err(NumberError::TooPrecise)
+        );
+        assert_eq!(text("1e-7"), Err(NumberError::TooPrecise));
+        assert_eq!(text("1E-6").as_deref(), Ok("0.000001"));
+        assert_eq!(text("1.5e3").as_deref(), Ok("1500"));
+        assert_eq!(text("12345e-4").as_deref(), Ok("1.2345"));
+        assert_eq!(text("100.000000000e0").as_deref(), Ok("100"));
+        assert_eq!(text("9007199254740991").as_deref(), Ok("9007199254740991"));
+        assert_eq!(text("9007199254740992"), Err(NumberError::TooLarge));
+        assert_eq!(
+            text("9.007199254740991e15").as_deref(),
+            Ok("9007199254740991")
+        );
+        assert_eq!(text("1e16"), Err(NumberError::TooLarge));
+        assert_eq!(text("1e99999999999999999999"), Err(NumberError::TooLarge));
+        assert_eq!(
+            text("1e-99999999999999999999"),
+            Err(NumberError::TooPrecise)
+        );
+        assert_eq!(text("0e99999").as_deref(), Ok("0"));
+        assert_eq!(text("-0"), Err(NumberError::NegativeZero));
+        assert_eq!(text("-0.0e3"), Err(NumberError::NegativeZero));
+        assert_eq!(text("-1.25").as_deref(), Ok("-1.25"));
+        assert_eq!(text("1."), Err(NumberError::NotFinite));
+        assert_eq!(text("1e"), Err(NumberError::NotFinite));
+    }
+
+    #[test]
+    fn refused_numbers_are_shown_alike_from_text_and_from_floats() {
+        let n = |t: &str| serde_json::from_str::<serde_json::Number>(t).map(|n| show(&n));
+        assert_eq!(n("1e-07").ok().as_deref(), Some("1e-7"));
+        assert_eq!(n("-0.000001").ok().as_deref(), Some("-1e-6"));
+        assert_eq!(
+            n("100.0000000000000000001").ok().as_deref(),
+            Some("100.0000000000000000001")
+        );
     }
 
     #[test]

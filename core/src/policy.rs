@@ -71,7 +71,10 @@ pub enum Op {
     In(Vec<Scalar>),
     NotIn(Vec<Scalar>),
     Ne(Scalar),
-    Glob(String),
+    /// Compiled once with the resource canonicalizer; the value is canonicalized as a resource.
+    Glob(ResourcePattern),
+    /// The value must be exactly one address whose domain matches one of these.
+    EmailDomain(Vec<VendorPattern>),
     Lt(Decimal),
     Lte(Decimal),
     Gt(Decimal),
@@ -212,16 +215,12 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Reads policy text; an object that repeats a key is a problem at the key's path.
     pub fn from_json_text(text: &str) -> Result<Policy, PolicyError> {
-        match serde_json::from_str::<Value>(text) {
+        match crate::json::from_str(text) {
             Ok(value) => Policy::from_value(&value),
             Err(e) => Err(PolicyError {
-                problems: vec![Problem {
-                    path: String::new(),
-                    code: "invalid_json",
-                    message: format!("not valid JSON: {e}"),
-                    hint: "check the file with a JSON linter; line and column are given".into(),
-                }],
+                problems: vec![json_text_problem(&e)],
             }),
         }
     }
@@ -251,6 +250,24 @@ impl Policy {
 }
 
 /// Validates a policy and lists every problem.
+/// The problem a policy text that is not JSON (or repeats a key) reports.
+pub fn json_text_problem(e: &crate::json::JsonTextError) -> Problem {
+    match e {
+        crate::json::JsonTextError::Syntax { message, .. } => Problem {
+            path: String::new(),
+            code: "invalid_json",
+            message: format!("not valid JSON: {message}"),
+            hint: "check the file with a JSON linter; line and column are given".into(),
+        },
+        crate::json::JsonTextError::DuplicateKey { path, key } => Problem {
+            path: path.clone(),
+            code: "duplicate_key",
+            message: format!("the key `{key}` appears twice in one object"),
+            hint: "keep one; readers disagree on which of two copies counts".into(),
+        },
+    }
+}
+
 pub fn validate(value: &Value) -> Vec<Problem> {
     match Policy::from_value(value) {
         Ok(_) => Vec::new(),
@@ -632,7 +649,7 @@ impl Validator {
                 self.problem(
                     path,
                     "bad_number",
-                    format!("`{n}` is negative"),
+                    format!("`{}` is negative", crate::number::show(n)),
                     "use a number >= 0",
                 );
                 None
@@ -642,7 +659,7 @@ impl Validator {
                 self.problem(
                     path,
                     "bad_number",
-                    format!("`{n}` {}", e.explain()),
+                    format!("`{}` {}", crate::number::show(n), e.explain()),
                     "numbers are finite, at most 6 fractional digits, magnitude at most 2^53-1",
                 );
                 None
@@ -1030,12 +1047,12 @@ impl Validator {
         let mut ok = true;
         for (key, matcher) in map {
             let at = path.key(key);
-            if key.is_empty() || key.len() > 256 {
+            if key.is_empty() || key.len() > 256 || key.split('.').any(str::is_empty) {
                 self.problem(
                     &at,
                     "bad_matcher",
-                    "a condition path is empty or too long".into(),
-                    "name a param, or a dotted path into nested params",
+                    format!("condition path `{key}` is empty, too long or has an empty step"),
+                    "name a param, or a dotted path into nested params (`repo.owner`)",
                 );
                 ok = false;
                 continue;
@@ -1082,7 +1099,7 @@ impl Validator {
                 path,
                 "bad_matcher",
                 "empty matcher object".into(),
-                "use one or more of in, notIn, ne, glob, lt, lte, gt, gte, exists",
+                "use one or more of in, notIn, ne, glob, lt, lte, gt, gte, exists, emailDomain",
             );
             return None;
         }
@@ -1114,7 +1131,18 @@ impl Validator {
                 },
                 "ne" => self.scalar(arg, &at).map(Op::Ne),
                 "glob" => match arg {
-                    Value::String(s) => Some(Op::Glob(s.clone())),
+                    Value::String(s) => match ResourcePattern::parse(s) {
+                        Ok(p) => Some(Op::Glob(p)),
+                        Err(why) => {
+                            self.problem(
+                                &at,
+                                "bad_matcher",
+                                format!("`glob` `{s}` {why}"),
+                                "a glob follows the resource rules: `*` within a segment, `**` across",
+                            );
+                            None
+                        }
+                    },
                     other => {
                         self.problem(
                             &at,
@@ -1142,6 +1170,7 @@ impl Validator {
                         None
                     }
                 },
+                "emailDomain" => self.email_domains(arg, &at).map(Op::EmailDomain),
                 "exists" => match arg {
                     Value::Bool(b) => Some(Op::Exists(*b)),
                     other => {
@@ -1159,7 +1188,7 @@ impl Validator {
                         &at,
                         "bad_matcher",
                         format!("unknown matcher `{op}`"),
-                        "use in, notIn, ne, glob, lt, lte, gt, gte or exists",
+                        "use in, notIn, ne, glob, lt, lte, gt, gte, exists or emailDomain",
                     );
                     None
                 }
@@ -1170,6 +1199,51 @@ impl Validator {
             }
         }
         ok.then_some(Matcher::All(out))
+    }
+
+    /// `emailDomain`: one domain pattern or an array of them, each a vendor pattern.
+    fn email_domains(&mut self, value: &Value, path: &Path<'_>) -> Option<Vec<VendorPattern>> {
+        let items: Vec<(Path<'_>, &Value)> = match value {
+            Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (path.index(i), v))
+                .collect(),
+            Value::String(_) => vec![(*path, value)],
+            other => {
+                self.problem(
+                    path,
+                    "bad_matcher",
+                    format!(
+                        "`emailDomain` takes a domain pattern or a non-empty array of them, got {}",
+                        type_name(other)
+                    ),
+                    "write {\"emailDomain\": \"example.com\"} or [\"example.com\", \"*.example.com\"]",
+                );
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (at, item) in items {
+            match item.as_str().map(VendorPattern::parse) {
+                Some(Ok(p)) => out.push(p),
+                Some(Err(why)) => {
+                    self.problem(
+                        &at,
+                        "bad_matcher",
+                        format!("email domain {} {why}", show(item)),
+                        "use a domain (`example.com`), `*.example.com` or `*`",
+                    );
+                    ok = false;
+                }
+                None => {
+                    self.wrong_type(&at, "a domain pattern string", item);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     fn webhook(&mut self, value: &Value, path: &Path<'_>) -> Option<WebhookEndpoint> {

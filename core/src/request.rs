@@ -179,10 +179,19 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         None => None,
         Some(Value::Number(n)) => match Decimal::from_json(n) {
             Ok(d) if d.is_negative() => {
-                return Err(reject(format!("`params.amount` `{n}` must be >= 0")))
+                return Err(reject(format!(
+                    "`params.amount` `{}` must be >= 0",
+                    crate::number::show(n)
+                )))
             }
             Ok(d) => Some(d),
-            Err(e) => return Err(reject(format!("`params.amount` `{n}` {}", e.explain()))),
+            Err(e) => {
+                return Err(reject(format!(
+                    "`params.amount` `{}` {}",
+                    crate::number::show(n),
+                    e.explain()
+                )))
+            }
         },
         Some(other) => {
             return Err(reject(format!(
@@ -253,7 +262,11 @@ fn check_value<'v>(
         }
         Value::Number(n) => match Decimal::from_json(n) {
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("`{at}{key}` `{n}` {}", e.explain())),
+            Err(e) => Err(format!(
+                "`{at}{key}` `{}` {}",
+                crate::number::show(n),
+                e.explain()
+            )),
         },
         Value::Array(_) | Value::Object(_) => {
             stack.push((value, depth, key));
@@ -267,21 +280,41 @@ fn check_key(key: &str, at: &str) -> Result<(), String> {
     if key.len() > MAX_STRING_BYTES {
         return Err(format!("a key in `{at}` is longer than 8 KiB"));
     }
+    // A condition path `repo.owner` must have one meaning: nested keys, never a dotted key.
+    if key.contains('.') {
+        return Err(format!(
+            "a key in `{at}`, {}, contains `.`; nest objects instead ({{\"repo\": {{\"owner\": ...}}}})",
+            quote(key)
+        ));
+    }
     Ok(())
 }
 
-/// Looks a condition path up in params: first as a literal key, then as a dotted path.
-pub fn lookup<'p>(params: &'p Map<String, Value>, path: &str) -> Option<&'p Value> {
-    if let Some(v) = params.get(path) {
-        return Some(v);
-    }
-    if !path.contains('.') {
-        return None;
-    }
+/// What a condition path finds in params.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'p> {
+    Found(&'p Value),
+    Missing,
+    /// A step of the path is present but not an object (`repo` is a string in `repo.owner`):
+    /// what the path means there cannot be decided.
+    Undecidable,
+}
+
+/// Looks a condition path up in params: each `.` steps into a nested object. (Params keys
+/// never contain `.`, so a path has exactly one meaning.)
+pub fn lookup<'p>(params: &'p Map<String, Value>, path: &str) -> Lookup<'p> {
     let mut parts = path.split('.');
-    let mut current = params.get(parts.next()?)?;
+    let Some(mut current) = parts.next().and_then(|first| params.get(first)) else {
+        return Lookup::Missing;
+    };
     for part in parts {
-        current = current.as_object()?.get(part)?;
+        let Value::Object(map) = current else {
+            return Lookup::Undecidable;
+        };
+        match map.get(part) {
+            Some(v) => current = v,
+            None => return Lookup::Missing,
+        }
     }
-    Some(current)
+    Lookup::Found(current)
 }

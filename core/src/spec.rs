@@ -361,7 +361,13 @@ pub fn matcher_schema() -> Value {
                     "lte": { "type": "number" },
                     "gt": { "type": "number" },
                     "gte": { "type": "number" },
-                    "exists": { "type": "boolean" }
+                    "exists": { "type": "boolean" },
+                    "emailDomain": {
+                        "oneOf": [
+                            { "type": "string" },
+                            { "type": "array", "minItems": 1, "items": { "type": "string" } }
+                        ]
+                    }
                 }
             }
         ]

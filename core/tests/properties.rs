@@ -183,6 +183,107 @@ proptest! {
     }
 }
 
+/// Requests spelled the ways an agent might try: encoded paths, IPv4 in other bases, case,
+/// trailing dots, and params of every type.
+fn spelled_request() -> impl Strategy<Value = Value> {
+    let param = prop_oneof![
+        prop::sample::select(vec![
+            "production",
+            "staging",
+            "a@example.com",
+            "db/../x",
+            "x%2e",
+            "1000"
+        ])
+        .prop_map(|s| json!(s)),
+        prop::sample::select(vec![0i64, 100, 1000, -5]).prop_map(|n| json!(n)),
+        any::<bool>().prop_map(|b| json!(b)),
+        Just(json!(["production"])),
+        Just(json!({"k": "v"})),
+        Just(Value::Null),
+    ];
+    (
+        prop::sample::select(vec!["deploy", "DEPLOY", "purchase", "read"]),
+        prop::sample::select(vec![
+            None,
+            Some("vercel.com"),
+            Some("Vercel.COM."),
+            Some("127.0.0.1"),
+            Some("2130706433"),
+            Some("0x7f.1"),
+            Some("0177.0.0.1"),
+            Some("[0:0::1]"),
+            Some("www.amazon.com"),
+        ]),
+        prop::sample::select(vec![
+            None,
+            Some("db/prod/x"),
+            Some("/db//prod/x/"),
+            Some("./db/%70rod/x"),
+            Some("db/pro%64"),
+            Some("files/caf%C3%A9"),
+        ]),
+        prop::option::of(param),
+    )
+        .prop_map(|(action, vendor, resource, env)| {
+            let mut params = Map::new();
+            if let Some(e) = env {
+                params.insert("env".into(), e);
+            }
+            json!({"agentId": "agent", "action": action, "vendor": vendor, "resource": resource, "params": params})
+        })
+}
+
+/// A condition that holds for every value it can decide, whatever its type; on a value of
+/// another type it is indeterminate.
+fn holds_or_undecidable() -> impl Strategy<Value = Option<Value>> {
+    prop::option::of(prop::sample::select(vec![
+        json!({"glob": "**"}),
+        json!({"lte": 9_007_199_254_740_991_i64}),
+        json!({"gte": -9_007_199_254_740_991_i64}),
+        json!({"ne": "never the value"}),
+        json!({"notIn": ["never the value"]}),
+        json!({"emailDomain": "*"}),
+        json!({"exists": true}),
+    ]))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// Whatever the spelling, a block whose patterns match the canonical request (and whose
+    /// condition holds or cannot be decided) means the answer is never `allowed`.
+    #[test]
+    fn a_matching_block_is_never_spelled_around(
+        perms in prop::collection::vec(permission(), 0..6),
+        req in spelled_request(),
+        when in holds_or_undecidable(),
+    ) {
+        // The canonical fields the engine checked, from a packet with no policy to match.
+        let probe = Engine::from_value(&policy(&[]), EngineOptions::default())
+            .map(|mut e| e.verify(&req, NOW).to_value())
+            .unwrap_or(Value::Null);
+        let mut block = Map::new();
+        block.insert("action".into(), probe["action"].clone());
+        for field in ["vendor", "resource"] {
+            if let Some(text) = probe[field].as_str() {
+                block.insert(field.into(), json!(text));
+            }
+        }
+        if let (Some(w), true) = (when, req["params"].get("env").is_some()) {
+            block.insert("when".into(), json!({"env": w}));
+        }
+        block.insert("effect".into(), json!("block"));
+        let mut more = perms.clone();
+        more.push(Value::Object(block));
+        let (decision, reason) = decide(&more, &req);
+        prop_assert_ne!(decision.as_str(), "allowed");
+        if probe["reason"] != "invalid_request" {
+            prop_assert_eq!(reason, Reason::Blocked);
+        }
+    }
+}
+
 fn arbitrary_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),

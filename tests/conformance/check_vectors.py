@@ -4,14 +4,15 @@ import json, re, sys, pathlib
 
 HERE = pathlib.Path(__file__).resolve().parent
 CASE_KEYS = {"name", "description", "policy", "policyText", "now", "options", "steps", "expectPolicyErrors"}
-EXPECT_KEYS = {"decision", "reason", "matchedPermission", "approvalId", "grantId", "activePermissions"}
+EXPECT_KEYS = {"decision", "reason", "matchedPermission", "approvalId", "grantId", "activePermissions", "action", "vendor", "resource"}
 DECISIONS = {"allowed", "denied", "approval_required"}
 REASONS = {"invalid_request", "unknown_agent", "passport_expired", "blocked", "approval_denied", "approved",
            "requires_approval", "allowed", "limit_exceeded", "permission_expired", "no_permission", "internal_error"}
 DECISION_OF = {"approved": "allowed", "allowed": "allowed", "requires_approval": "approval_required"}
 POLICY_CODES = {"invalid_json", "bad_version", "missing_field", "unknown_field", "wrong_type", "bad_id", "duplicate_id",
                 "duplicate_agent", "bad_pattern", "bad_time", "bad_window", "bad_duration", "bad_number", "bad_matcher",
-                "bad_effect", "limits_not_allowed", "approval_not_allowed", "empty_array", "bad_webhook", "bad_value"}
+                "bad_effect", "limits_not_allowed", "approval_not_allowed", "empty_array", "bad_webhook", "bad_value",
+                "duplicate_key"}
 APPROVAL_ERRORS = {"approval_not_found", "approval_expired", "approval_already_decided", "bad_duration"}
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 DUR_RE = re.compile(r"^[1-9]\d*[smhd]$")

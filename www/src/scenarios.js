@@ -31,9 +31,9 @@ export const POLICY = {
       permissions: [
         { id: "browse_anywhere", action: "browse", vendor: "*" },
         { id: "email_example", action: "send_email", vendor: "gmail.com",
-          when: { to: { glob: "*@example.com" } } },
+          when: { to: { emailDomain: "example.com" } } },
         { id: "no_email_rival", action: "send_email", vendor: "*",
-          when: { to: { glob: "*@rival.io" } }, effect: "block" },
+          when: { to: { emailDomain: ["rival.io", "*.rival.io"] } }, effect: "block" },
         { id: "groceries", action: "purchase", vendor: "instacart.com",
           limits: { maxAmount: 100, budget: { amount: 150, per: "1d" } } },
         { id: "presale_tickets", action: "purchase", vendor: "ticketmaster.com",
@@ -113,6 +113,15 @@ export const SCENARIOS = [
     story: "The same agent tries to forward the notes to someone at rival.io. That domain is blocked outright.",
     request: { agentId: "agent_ollie", action: "send_email", vendor: "gmail.com",
       params: { to: "ceo@rival.io", subject: "Notes from Thursday" } },
+    expect: { decision: "denied", reason: "blocked" },
+  },
+  {
+    id: "email-smuggled",
+    title: "Slip a rival into the To line",
+    tag: "blocked",
+    story: "Ollie writes to a colleague and a rival in one field: \"sam@example.com, ceo@rival.io\". That is not one address, so behalf cannot tell whose domain it is. On doubt a block holds; the mail is not sent.",
+    request: { agentId: "agent_ollie", action: "send_email", vendor: "gmail.com",
+      params: { to: "sam@example.com, ceo@rival.io", subject: "Notes from Thursday" } },
     expect: { decision: "denied", reason: "blocked" },
   },
   {
