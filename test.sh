@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of behalf: the core (conformance vectors, properties, unit tests), then each
-# runtime's suite (scripts/test-*.sh). Installs what it needs first. CI runs exactly this.
+# runtime's suite (scripts/test-*.sh), the README's runnable snippets, and the distributable
+# files installed without Rust. Installs what it needs first. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/lib.sh
 
 scripts/setup.sh
 
-suites=(core js py cli webhooks www)
+suites=(core js py cli webhooks www readme dist)
 passed=0
 failed=0
 failed_names=()

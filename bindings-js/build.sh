@@ -28,9 +28,21 @@ else
 fi
 
 step "cargo build behalf-wasm (wasm32, profile wasm-release)"
-rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 cargo build -p behalf-wasm --target wasm32-unknown-unknown --profile wasm-release
-WASM="$ROOT/target/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
+WASM="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
+
+# wasm-bindgen and wasm-opt take most of the time: skip them when nothing they read changed
+# (the wasm cargo left, the JS wrapper, this script, the tool versions). BEHALF_REBUILD=1 forces.
+key="$( {
+  sha256sum "$WASM" "$JS"/js/*.mjs "$JS"/js/*.cjs "$JS/build.sh"
+  echo "wasm-bindgen $want"
+  "${WASM_OPT[@]}" --version
+} | sha256sum | cut -d' ' -f1)"
+if [ "${BEHALF_REBUILD:-}" != 1 ] && [ -f "$PKG/.build-key" ] && [ "$(cat "$PKG/.build-key")" = "$key" ]; then
+  echo "bindings-js/pkg is up to date (nothing it is built from changed)"
+  exit 0
+fi
 
 # Built beside, then swapped in, so a concurrent reader (www's build, a test) never sees half.
 OUT="$ROOT/target/behalf-js-pkg.$$"
@@ -58,6 +70,7 @@ cp "$JS/js/api.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$OUT
   sed -E 's/^export \{(.*)\};$/module.exports = {\1};/' "$JS/js/api.mjs"
 } > "$OUT/api.cjs"
 grep -q '^module.exports = {' "$OUT/api.cjs" || { echo "api.cjs: no export line converted" >&2; exit 1; }
+echo "$key" > "$OUT/.build-key"
 rm -rf "$PKG.old.$$"
 [ -e "$PKG" ] && mv "$PKG" "$PKG.old.$$"
 mv "$OUT" "$PKG"

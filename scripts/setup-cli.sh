@@ -19,10 +19,15 @@ else
 fi
 
 VENV="$MCP_DIR/.venv"
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+# A stamp newer than requirements.txt, written after a successful install: importing mcp to
+# find out took a second on every run.
+stamp="$VENV/.stamp-requirements.txt"
+if [ -x "$VENV/bin/python" ] && [ -e "$stamp" ] && [ "$stamp" -nt "$MCP_DIR/requirements.txt" ]; then
   echo "setup-cli: python mcp present"
 else
   step "setup-cli: python venv with mcp"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$MCP_DIR/requirements.txt"
+  "$VENV/bin/python" -c 'import mcp'
+  touch "$stamp"
 fi

@@ -9,5 +9,5 @@ www/build.sh
 step "www: end-to-end tests in headless chromium"
 rm -rf test-output/www
 cd www
-node --test tests/
+node --test --test-concurrency=1 tests/
 echo "screenshots: $ROOT/test-output/www/"

@@ -17,5 +17,19 @@ else
   exit 1
 fi
 
+# www/dist is rebuilt only when the page or the package build changed (BEHALF_REBUILD=1 forces).
+if [ "$#" -eq 0 ]; then
+  key="$( (cd "$ROOT" && find www/index.html www/style.css www/favicon.svg www/build.mjs www/build.sh www/src \
+      bindings-js/package.json bindings-js/pkg/.build-key -type f -print0 | sort -z | xargs -0 sha256sum) \
+    | sha256sum | cut -d' ' -f1)"
+  if [ "${BEHALF_REBUILD:-}" != 1 ] && [ -f "$ROOT/www/dist/.build-key" ] \
+    && [ "$(cat "$ROOT/www/dist/.build-key")" = "$key" ]; then
+    echo "www/dist is up to date (nothing it is built from changed)"
+    exit 0
+  fi
+fi
 step "www: assembling the static sandbox"
 node "$ROOT/www/build.mjs" "$@"
+if [ "$#" -eq 0 ]; then
+  echo "$key" > "$ROOT/www/dist/.build-key"
+fi

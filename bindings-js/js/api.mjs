@@ -62,8 +62,8 @@ class PolicyError extends BehalfError {
 }
 
 class DecisionError extends Error {
-  constructor(decision) {
-    super(decision.message);
+  constructor(decision, message = decision.message) {
+    super(message);
     this.name = "DecisionError";
     this.decision = decision;
   }
@@ -76,9 +76,16 @@ class DeniedError extends DecisionError {
   }
 }
 
+// The message says what to do: the approval id, and how a person approves it.
+function heldMessage(decision) {
+  const id = decision.approvalId;
+  if (!id) return `${decision.message}; no approval was opened (the one-shot verify keeps no state)`;
+  return `${decision.message}; approve ${id} (behalf.approve("${id}") or \`behalf approvals approve ${id}\`) and retry`;
+}
+
 class ApprovalRequiredError extends DecisionError {
   constructor(decision) {
-    super(decision);
+    super(decision, heldMessage(decision));
     this.name = "ApprovalRequiredError";
     this.approvalId = decision.approvalId;
   }

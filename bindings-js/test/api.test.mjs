@@ -259,6 +259,9 @@ test("guard runs the tool only when allowed, and throws typed errors carrying th
     assert.ok(e instanceof ApprovalRequiredError && e instanceof DecisionError);
     assert.equal(e.decision.decision, "approval_required");
     assert.match(e.approvalId, /^apr_/);
+    assert.ok(e.message.includes(e.approvalId), e.message);
+    assert.ok(e.message.includes(`behalf approvals approve ${e.approvalId}`), e.message);
+    assert.ok(e.message.startsWith(e.decision.message), e.message);
     return true;
   });
   const dropDb = b.guard(() => { ran += 100; }, { agentId: "agent_claude_code", action: "drop", resource: "db/prod/main" });

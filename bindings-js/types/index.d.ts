@@ -419,6 +419,7 @@ export class DeniedError extends DecisionError {
   readonly decision: DeniedDecision;
 }
 
+/** `message` is the decision's message, the approval id and the command that approves it. */
 export class ApprovalRequiredError extends DecisionError {
   readonly decision: ApprovalRequiredDecision;
   readonly approvalId: string | null;

@@ -58,8 +58,12 @@ def main() -> Optional[str]:
         send_email("eve@evil.com")
     except behalf.ApprovalRequired as e:
         approval = e.approval_id
+        grant: Dict[str, Any] = b.approve(e.approval_id)  # approval_id is a str, not Optional
+        assert grant["grantId"].startswith("grt_")
     except behalf.Denied as e:
         reason = e.decision.reason
+    kind: behalf.DecisionKind = d.decision
+    why: behalf.Reason = d.reason
     report = behalf.verify_audit_log(b.audit_log())
     signature: str = behalf.sign_webhook("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_1", 1, b"{}")
     record: Dict[str, Any] = b.audit_log()[-1]
@@ -69,7 +73,7 @@ def main() -> Optional[str]:
     headers: Dict[str, str] = delivery.headers
     event: Dict[str, Any] = behalf.webhook_event(record)
     assert event["type"] == delivery.event_type and headers["webhook-id"].startswith("msg_")
-    print(allowed, reason, packet["decision"], kw.decision, once.decision, problems, ok, page,
+    print(allowed, reason, kind, why, packet["decision"], kw.decision, once.decision, problems, ok, page,
           report.ok, signature, b.export_state()["version"])
     return approval
 

@@ -17,7 +17,7 @@ use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, PolicyError
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyString, PyTuple, PyType};
 use serde_json::Value;
 
 use crate::convert::{to_py, to_value, Refusal, DOCUMENT, REQUEST};
@@ -257,7 +257,7 @@ fn bare_internal_error(message: String, now: Millis) -> Decision {
 
 /// A compiled policy with its state (usage, approvals, grants, audit chain), shared safely by
 /// threads: calls are serialized by a mutex, so budgets stay exact and the chain stays whole.
-#[pyclass(module = "behalf._behalf", name = "Engine", subclass, frozen)]
+#[pyclass(module = "behalf._behalf", name = "Behalf", subclass, frozen)]
 pub struct PyEngine {
     engine: Mutex<Engine>,
     agent_id: Option<String>,
@@ -913,5 +913,20 @@ fn _behalf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_audit_chain, m)?)?;
     m.add_function(wrap_pyfunction!(to_epoch_millis, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The closed sets the core decides from, so the Python Literal types are tested against
+    // them (tests/test_typing.py) and cannot drift.
+    let reasons: Vec<&str> = behalf_core::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    let mut decisions: Vec<&str> = Vec::new();
+    for r in behalf_core::Reason::ALL {
+        let d = r.decision().as_str();
+        if !decisions.contains(&d) {
+            decisions.push(d);
+        }
+    }
+    m.add("REASONS", PyTuple::new(m.py(), reasons)?)?;
+    m.add("DECISIONS", PyTuple::new(m.py(), decisions)?)?;
     Ok(())
 }

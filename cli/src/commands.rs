@@ -297,7 +297,77 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
         let params = request.get("params").and_then(Value::as_object);
         print!("{}", render::decision(&packet, params));
     }
+    for hint in why_not(&loaded, &request, &packet, now) {
+        eprintln!("hint: {hint}");
+    }
     Ok(exit_for(&packet))
+}
+
+/// Hints for a denial whose cause is a slip of the request rather than the policy: an agent
+/// id one typo away from a passport's, or a missing vendor that every candidate permission
+/// names. On standard error, so the packet on standard output stays as it is.
+fn why_not(loaded: &Loaded, request: &Value, packet: &Value, now: i64) -> Vec<String> {
+    let reason = packet.get("reason").and_then(Value::as_str);
+    let agent = request.get("agentId").and_then(Value::as_str).unwrap_or("");
+    let mut out = Vec::new();
+    if reason == Some("unknown_agent") {
+        let agents = loaded.policy.passports.iter().map(|p| p.agent.as_str());
+        match behalf_core::suggest::closest(agent, agents) {
+            Some(near) => out.push(format!(
+                "no passport has agent `{agent}`; did you mean `{near}`?"
+            )),
+            None => out.push(format!(
+                "no passport has agent `{agent}`; `behalf permissions list` shows the agents"
+            )),
+        }
+    }
+    if reason == Some("no_permission") && request.get("vendor").is_none_or(Value::is_null) {
+        // Would the request match with one of the vendors its passport's permissions name?
+        let passport = loaded
+            .value
+            .get("passports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|p| p.get("agent").and_then(Value::as_str) == Some(agent));
+        let mut vendors: Vec<&str> = Vec::new();
+        for q in passport
+            .and_then(|p| p.get("permissions"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let names: Vec<&str> = match q.get("vendor") {
+                Some(Value::String(v)) => vec![v.as_str()],
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            for v in names {
+                if !v.contains('*') && !vendors.contains(&v) {
+                    vendors.push(v);
+                }
+            }
+        }
+        let would_match: Vec<&str> = vendors
+            .into_iter()
+            .filter(|v| {
+                let mut with = request.clone();
+                if let Value::Object(m) = &mut with {
+                    m.insert("vendor".into(), json!(v));
+                }
+                let mut engine =
+                    behalf_core::Engine::new(loaded.policy.clone(), Default::default());
+                engine.verify(&with, now).reason != behalf_core::Reason::NoPermission
+            })
+            .collect();
+        if !would_match.is_empty() {
+            out.push(format!(
+                "the request names no vendor, and nothing matched because the permissions for it name one; pass --vendor {}",
+                would_match.join(" or --vendor ")
+            ));
+        }
+    }
+    out
 }
 
 pub fn exit_for(packet: &Value) -> u8 {

@@ -105,13 +105,31 @@ error, 78 invalid behalf.json. With --stdin the exit code is 0 unless an error s
 BEHALF_NOW (RFC 3339) overrides the clock, for testing only.")]
     Verify(commands::VerifyArgs),
     /// Create, list or revoke permissions (edits behalf.json in place, keeping its order)
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf permissions list
+  behalf permissions create agent_claude_code --action deploy --vendor vercel.com --when env=staging
+  behalf permissions revoke deploy_staging"
+    )]
     Permissions(permissions::PermissionsCommand),
     /// List, approve or deny held actions
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf approvals list
+  behalf approvals approve apr_Def456uvwXyZ0123 --ttl 30m
+  behalf approvals deny apr_Def456uvwXyZ0123"
+    )]
     Approvals(commands::ApprovalsCommand),
     /// Read, verify or export the hash-chained audit log
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf audit tail -n 50
+  behalf audit verify
+  behalf audit export --format jsonl > audit.jsonl"
+    )]
     Audit(commands::AuditCommand),
     /// Run policy test cases (the conformance format, or a simple `tests` list)
     #[command(after_help = "A simple test file:
@@ -136,10 +154,21 @@ Examples:
   behalf test tests/conformance/*.json")]
     Test(commands::TestArgs),
     /// MCP: a verify_action server, an enforcing proxy, and .mcp.json wiring
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf mcp init --server filesystem -- npx -y @modelcontextprotocol/server-filesystem .
+  behalf mcp serve --agent agent_claude_code"
+    )]
     Mcp(mcp::McpCommand),
     /// Signed webhooks: endpoints in behalf.json, delivery, status and replay
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf webhooks add slack --url https://hooks.example.com/behalf
+  behalf webhooks deliver --once
+  behalf webhooks status"
+    )]
     Webhooks(webhooks::WebhooksCommand),
     /// Write the behalf section of CLAUDE.md (how behalf answers, what to do on approval)
     #[command(after_help = "Examples:
@@ -221,6 +250,49 @@ fn main() -> ExitCode {
         Err(e) => {
             e.print();
             ExitCode::from(e.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command path (`webhooks status`, ...) with its rendered `--help`.
+    fn walk(cmd: &mut clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        out.push((path.to_string(), cmd.render_long_help().to_string()));
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "help")
+            .collect();
+        for name in names {
+            let sub = cmd.find_subcommand_mut(&name).unwrap();
+            walk(sub, &format!("{path} {name}"), out);
+        }
+    }
+
+    #[test]
+    fn every_command_help_shows_examples() {
+        let mut root = Cli::command();
+        root.build();
+        let mut all = Vec::new();
+        walk(&mut root, "behalf", &mut all);
+        assert!(all.len() > 30, "the walk found only {} commands", all.len());
+        let missing: Vec<&str> = all
+            .iter()
+            .filter(|(_, help)| !help.contains("Examples"))
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(missing.is_empty(), "no examples in --help of: {missing:?}");
+        for (path, help) in &all {
+            // An example line names the command it is an example of.
+            assert!(
+                help.contains(&format!("  {path}")) || path == "behalf",
+                "the examples of `{path}` do not show `{path}`"
+            );
         }
     }
 }

@@ -13,16 +13,22 @@ use crate::Globals;
 #[derive(Subcommand, Debug)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum PermissionsCommand {
-    /// Add a permission to an agent's passport (the passport is created if there is none)
+    /// Add a permission to an agent's passport (--new-agent creates the passport of an agent
+    /// that has none)
     #[command(after_help = "Examples:
   behalf permissions create agent_claude_code --action deploy --vendor vercel.com --when env=staging
   behalf permissions create agent_claude_code --action deploy --vendor vercel.com \\
       --when env=production --requires-approval --grant-ttl 30m
   behalf permissions create agent_claude_code --action '*' --resource 'db/prod/**' --block
-  behalf permissions create agent_ollie --action send_email --vendor gmail.com \\
+  behalf permissions create agent_ollie --new-agent --action send_email --vendor gmail.com \\
       --when to:emailDomain=example.com,*.example.org
   behalf permissions create agent_ollie --action purchase --vendor '*.amazon.com' \\
-      --max-amount 100 --budget 300/1d --expires 2027-01-01T00:00:00Z")]
+      --max-amount 100 --budget 300/1d --expires 2027-01-01T00:00:00Z
+
+Accepted forms: durations (--grant-ttl, the PERIOD of --budget and --rate) are <integer><unit>
+with unit s, m, h or d (30m, 2h, 1d) or whole seconds (1800); times (--expires, --not-before)
+are RFC 3339 (2027-01-01T00:00:00Z). A bad value is a usage error (exit 64) and nothing is
+written.")]
     Create(CreateArgs),
     /// List passports and their permissions
     #[command(after_help = "Examples:
@@ -39,17 +45,25 @@ pub enum PermissionsCommand {
     /// Remove a permission by id, or revoke a whole passport (by passport id or agent id)
     #[command(after_help = "Examples:
   behalf permissions revoke deploy_production
-  behalf permissions revoke agent_claude_code     # marks the passport revoked")]
+  behalf permissions revoke agent_claude_code            # marks the passport revoked
+  behalf permissions revoke passport_claud_code --delete # removes the passport from the file")]
     Revoke {
         /// A permission id, a passport id, or an agent id
         id: String,
+        /// Remove the passport from behalf.json instead of marking it revoked (for a passport
+        /// created by mistake; a revoked one keeps denying its agent, a removed one is gone)
+        #[arg(long)]
+        delete: bool,
     },
 }
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
-    /// The agent id (its passport is created when missing)
+    /// The agent id; it must have a passport already, unless --new-agent
     agent: String,
+    /// Create a passport for AGENT when no passport has it (a typo would otherwise make one)
+    #[arg(long)]
+    new_agent: bool,
     /// The action pattern (repeat for several)
     #[arg(long, required = true, value_name = "PATTERN")]
     action: Vec<String>,
@@ -110,31 +124,106 @@ pub fn run(g: &Globals, c: PermissionsCommand) -> Result<u8> {
     match c {
         PermissionsCommand::List { agent, json } => list(&doc, agent.as_deref(), json),
         PermissionsCommand::Create(a) => {
-            let (passport, id) = create(&mut doc, a)?;
-            save(&project.policy_path, &file, &doc)?;
-            println!("created permission {id} in {passport} ({file})");
+            // A file that is already invalid is reported as it stands (its own lines), so
+            // every problem left after the edit is one the flags made.
+            Loaded::from_text(&file, text)?;
+            let made = create(&mut doc, a)?;
+            save(&project.policy_path, &file, &doc, &made.flags)?;
+            if made.new_passport {
+                println!(
+                    "created passport {} for {} (a new agent)\n  undo: behalf permissions revoke {} --delete",
+                    made.passport, made.agent, made.passport
+                );
+            }
+            println!(
+                "created permission {} in {} ({file})",
+                made.permission, made.passport
+            );
             Ok(exit::OK)
         }
-        PermissionsCommand::Revoke { id } => {
-            let what = revoke(&mut doc, &id)?;
-            save(&project.policy_path, &file, &doc)?;
+        PermissionsCommand::Revoke { id, delete } => {
+            Loaded::from_text(&file, text)?;
+            let what = revoke(&mut doc, &id, delete)?;
+            save(&project.policy_path, &file, &doc, &[])?;
             println!("{what} ({file})");
             Ok(exit::OK)
         }
     }
 }
 
-fn save(path: &std::path::Path, file: &str, doc: &OValue) -> Result<()> {
+/// Where in the edited file a flag's value went, to name the flag when the value is refused.
+struct FlagAt {
+    /// The JSON path the value was written to (`passports[0].permissions[3].approval.grantTtl`).
+    path: String,
+    flag: &'static str,
+    value: String,
+    form: &'static str,
+}
+
+/// What `create` made: the names to print, and where each flag went.
+struct Made {
+    agent: String,
+    passport: String,
+    permission: String,
+    new_passport: bool,
+    flags: Vec<FlagAt>,
+}
+
+fn save(path: &std::path::Path, file: &str, doc: &OValue, flags: &[FlagAt]) -> Result<()> {
     let text = doc.to_pretty();
     // Nothing is written unless the edited policy is valid as a whole.
-    Loaded::from_text(file, text.clone()).map_err(|mut e| {
-        e.message = format!(
-            "the edit would make {file} invalid; it was not changed: {}",
-            e.message
-        );
-        e
-    })?;
+    if let Err(e) = behalf_core::Policy::from_json_text(&text) {
+        return Err(refused_edit(file, flags, &e));
+    }
     write_atomically(path, &text)
+}
+
+/// The file was valid before the edit, so each problem is a flag's value: name the flag, the
+/// value and the form it takes (a usage error, exit 64), never a line of a file not written.
+fn refused_edit(file: &str, flags: &[FlagAt], e: &behalf_core::PolicyError) -> CliError {
+    let owner = |problem: &str| {
+        flags
+            .iter()
+            .filter(|f| {
+                problem == f.path
+                    || problem.starts_with(&format!("{}.", f.path))
+                    || problem.starts_with(&format!("{}[", f.path))
+            })
+            .max_by_key(|f| f.path.len())
+    };
+    let mut first: Option<&FlagAt> = None;
+    let mut lines = Vec::new();
+    for p in &e.problems {
+        match owner(&p.path) {
+            Some(f) => {
+                first = first.or(Some(f));
+                lines.push(format!(
+                    "{} `{}`: {} ({})",
+                    f.flag, f.value, p.message, p.code
+                ));
+                lines.push(format!("    accepted: {}", f.form));
+            }
+            None => {
+                let at = if p.path.is_empty() { "$" } else { &p.path };
+                lines.push(format!("{at}: {} ({})", p.message, p.code));
+                if !p.hint.is_empty() {
+                    lines.push(format!("    fix: {}", p.hint));
+                }
+            }
+        }
+    }
+    let message = match first {
+        Some(f) => format!(
+            "{} `{}` is not accepted; {file} was not changed",
+            f.flag, f.value
+        ),
+        None => format!("the change would make {file} invalid; it was not changed"),
+    };
+    let mut err = CliError::usage(message);
+    for l in lines {
+        err = err.detail(l);
+    }
+    err.hint("fix the flag's value and run the command again")
 }
 
 fn passports(doc: &mut OValue) -> Result<&mut Vec<OValue>> {
@@ -204,19 +293,140 @@ fn pattern_list(list: &[String]) -> OValue {
     }
 }
 
-fn split_limit(text: &str, flag: &str) -> Result<(serde_json::Number, String)> {
-    let bad = || {
-        CliError::usage(format!("{flag} `{text}` is not N/PERIOD")).hint(format!(
-            "write it like {flag} {}",
-            if flag == "--rate" { "20/1h" } else { "300/1d" }
-        ))
-    };
-    let (n, per) = text.split_once('/').ok_or_else(bad)?;
-    let n: serde_json::Number = serde_json::from_str(n).map_err(|_| bad())?;
-    Ok((n, per.to_string()))
+const DURATION_FORM: &str =
+    "<integer><unit> with unit s, m, h or d (30m, 2h, 1d), or whole seconds (1800)";
+const TIME_FORM: &str = "an RFC 3339 time, like 2027-01-01T00:00:00Z";
+
+/// A usage error that names the flag, the value, and the form the flag takes.
+fn bad_flag(flag: &str, value: &str, why: &str, form: &str, example: &str) -> CliError {
+    CliError::usage(format!("{flag} `{value}` {why}"))
+        .detail(format!("accepted: {form}"))
+        .hint(format!("write it like {flag} {example}"))
 }
 
-fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
+fn check_duration(flag: &str, text: &str, example: &str) -> Result<()> {
+    let value = match text.parse::<i64>() {
+        Ok(n) => Value::from(n),
+        Err(_) => Value::String(text.to_string()),
+    };
+    match behalf_core::time::parse_duration(&value) {
+        Some(_) => Ok(()),
+        None => Err(bad_flag(
+            flag,
+            text,
+            "is not a duration",
+            DURATION_FORM,
+            example,
+        )),
+    }
+}
+
+fn check_time(flag: &str, text: &str) -> Result<()> {
+    match behalf_core::time::parse_rfc3339(text) {
+        Some(_) => Ok(()),
+        None => Err(bad_flag(
+            flag,
+            text,
+            "is not an RFC 3339 time",
+            TIME_FORM,
+            "2027-01-01T00:00:00Z",
+        )),
+    }
+}
+
+/// `N/PERIOD` → (N, PERIOD), each checked: the amount a number (the count a whole number)
+/// and the period a duration.
+fn split_limit(text: &str, flag: &str) -> Result<(serde_json::Number, Value)> {
+    let (what, example) = if flag == "--rate" {
+        (
+            "COUNT/PERIOD: a whole number of requests per duration",
+            "20/1h",
+        )
+    } else {
+        ("AMOUNT/PERIOD: an amount per duration", "300/1d")
+    };
+    let form = format!("{what}, the duration {DURATION_FORM}");
+    let bad = |why: &str| bad_flag(flag, text, why, &form, example);
+    let (n, per) = text.split_once('/').ok_or_else(|| bad("is not N/PERIOD"))?;
+    let n: serde_json::Number = serde_json::from_str(n.trim())
+        .map_err(|_| bad(&format!("does not start with a number (`{n}`)")))?;
+    if flag == "--rate" && n.as_u64().is_none_or(|c| c == 0) {
+        return Err(bad(&format!(
+            "has `{n}` requests, not a whole number above 0"
+        )));
+    }
+    let period = match per.trim().parse::<i64>() {
+        Ok(seconds) => Value::from(seconds),
+        Err(_) => Value::String(per.trim().to_string()),
+    };
+    if behalf_core::time::parse_duration(&period).is_none() {
+        return Err(bad(&format!(
+            "has the period `{per}`, which is not a duration"
+        )));
+    }
+    Ok((n, period))
+}
+
+/// Asks on a terminal whether to create a passport for an agent that has none.
+fn confirm_new_agent(agent: &str, near: Option<&str>) -> bool {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return false;
+    }
+    let mut err = std::io::stderr();
+    let _ = match near {
+        Some(n) => write!(
+            err,
+            "no passport has agent `{agent}` (did you mean `{n}`?). Create a new passport for `{agent}`? [y/N] "
+        ),
+        None => write!(
+            err,
+            "no passport has agent `{agent}`. Create a new passport for it? [y/N] "
+        ),
+    };
+    let _ = err.flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+}
+
+fn agents(doc: &OValue) -> Vec<String> {
+    doc.get("passports")
+        .and_then(OValue::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("agent").and_then(OValue::as_str).map(str::to_string))
+        .collect()
+}
+
+fn create(doc: &mut OValue, a: CreateArgs) -> Result<Made> {
+    // Values the file would only refuse later are checked first, so the error names the flag.
+    if let Some(t) = &a.grant_ttl {
+        check_duration("--grant-ttl", t, "30m")?;
+    }
+    if let Some(t) = &a.expires {
+        check_time("--expires", t)?;
+    }
+    if let Some(t) = &a.not_before {
+        check_time("--not-before", t)?;
+    }
+    let known = agents(doc);
+    let new_passport = !known.contains(&a.agent);
+    if new_passport && !a.new_agent {
+        let near = behalf_core::suggest::closest(&a.agent, known.iter().map(String::as_str));
+        if !confirm_new_agent(&a.agent, near) {
+            let mut err = CliError::usage(format!("no passport has agent `{}`", a.agent));
+            if let Some(n) = near {
+                err = err.detail(format!("did you mean `{n}`?"));
+            }
+            return Err(err.hint(format!(
+                "pass --new-agent to create a passport for `{}`; `behalf permissions list` shows the agents",
+                a.agent
+            )));
+        }
+    }
     let ids = all_ids(doc);
     let effect = if a.block {
         "block"
@@ -255,15 +465,37 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
             id
         }
     };
+    // (field, flag, value as typed, accepted form): where each flag lands in the permission.
+    let mut flags: Vec<(&str, &'static str, String, &'static str)> =
+        vec![("id", "--id", id.clone(), "1 to 128 of A-Z a-z 0-9 _ . : -")];
     let mut perm: Vec<(&str, OValue)> = vec![("id", OValue::str(id.clone()))];
     if let Some(d) = a.description {
         perm.push(("description", OValue::str(d)));
     }
+    let joined = |list: &[String]| list.join(" ");
+    flags.push((
+        "action",
+        "--action",
+        joined(&a.action),
+        "lowercase a-z 0-9 _ . : / -, with * as a wildcard (deploy, read_*)",
+    ));
     perm.push(("action", pattern_list(&a.action)));
     if !a.vendor.is_empty() {
+        flags.push((
+            "vendor",
+            "--vendor",
+            joined(&a.vendor),
+            "a host name or pattern, no scheme, port or path (vercel.com, *.amazon.com, *)",
+        ));
         perm.push(("vendor", pattern_list(&a.vendor)));
     }
     if !a.resource.is_empty() {
+        flags.push((
+            "resource",
+            "--resource",
+            joined(&a.resource),
+            "a /-separated path pattern, * within a segment, ** across (db/prod/**)",
+        ));
         perm.push(("resource", pattern_list(&a.resource)));
     }
     if !a.when.is_empty() {
@@ -272,6 +504,12 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
             let (k, v) = when_condition(w)?;
             when.push((k, OValue::from_value(&v)));
         }
+        flags.push((
+            "when",
+            "--when",
+            joined(&a.when),
+            "KEY=VALUE (equality; VALUE read as JSON when it parses) or KEY:MATCHER=VALUE (amount:lte=100)",
+        ));
         perm.push(("when", OValue::Object(when)));
     }
     if effect != "allow" {
@@ -280,28 +518,46 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
     let mut limits: Vec<(&str, OValue)> = Vec::new();
     if let Some(m) = a.max_amount {
         let n: serde_json::Number = serde_json::from_str(&m).map_err(|_| {
-            CliError::usage(format!("--max-amount `{m}` is not a number"))
-                .hint("write it like --max-amount 100")
+            bad_flag(
+                "--max-amount",
+                &m,
+                "is not a number",
+                "a number of at most 6 decimals, 0 or more",
+                "100",
+            )
         })?;
+        flags.push((
+            "limits.maxAmount",
+            "--max-amount",
+            m,
+            "a number of at most 6 decimals, 0 or more (100, 42.5)",
+        ));
         limits.push(("maxAmount", OValue::Number(n)));
     }
     if let Some(b) = &a.budget {
         let (n, per) = split_limit(b, "--budget")?;
+        flags.push((
+            "limits.budget",
+            "--budget",
+            b.clone(),
+            "AMOUNT/PERIOD (300/1d)",
+        ));
         limits.push((
             "budget",
             OValue::obj(vec![
                 ("amount", OValue::Number(n)),
-                ("per", OValue::str(per)),
+                ("per", OValue::from_value(&per)),
             ]),
         ));
     }
     if let Some(r) = &a.rate {
         let (n, per) = split_limit(r, "--rate")?;
+        flags.push(("limits.rate", "--rate", r.clone(), "COUNT/PERIOD (20/1h)"));
         limits.push((
             "rate",
             OValue::obj(vec![
                 ("count", OValue::Number(n)),
-                ("per", OValue::str(per)),
+                ("per", OValue::from_value(&per)),
             ]),
         ));
     }
@@ -309,12 +565,15 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
         perm.push(("limits", OValue::obj(limits)));
     }
     if let Some(t) = a.grant_ttl {
+        flags.push(("approval.grantTtl", "--grant-ttl", t.clone(), DURATION_FORM));
         perm.push(("approval", OValue::obj(vec![("grantTtl", OValue::str(t))])));
     }
     if let Some(t) = a.not_before {
+        flags.push(("notBefore", "--not-before", t.clone(), TIME_FORM));
         perm.push(("notBefore", OValue::str(t)));
     }
     if let Some(t) = a.expires {
+        flags.push(("expiresAt", "--expires", t.clone(), TIME_FORM));
         perm.push(("expiresAt", OValue::str(t)));
     }
     let perm = OValue::obj(perm);
@@ -322,8 +581,8 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
     let at = list
         .iter()
         .position(|p| p.get("agent").and_then(OValue::as_str) == Some(a.agent.as_str()));
-    let passport = match at.and_then(|i| list.get_mut(i)) {
-        Some(p) => p,
+    let index = match at {
+        Some(i) => i,
         None => {
             let base = format!("passport_{}", slug(a.agent.trim_start_matches("agent_")));
             let mut pid = base.clone();
@@ -337,10 +596,12 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
                 ("agent", OValue::str(a.agent.clone())),
                 ("permissions", OValue::Array(Vec::new())),
             ]));
-            list.last_mut()
-                .ok_or_else(|| CliError::new(exit::SOFTWARE, "passport list is empty"))?
+            list.len() - 1
         }
     };
+    let passport = list
+        .get_mut(index)
+        .ok_or_else(|| CliError::new(exit::SOFTWARE, "passport list is empty"))?;
     let pid = passport
         .get("id")
         .and_then(OValue::as_str)
@@ -349,16 +610,64 @@ fn create(doc: &mut OValue, a: CreateArgs) -> Result<(String, String)> {
     if passport.get("permissions").is_none() {
         passport.set("permissions", OValue::Array(Vec::new()));
     }
-    passport
+    let perms = passport
         .get_mut("permissions")
         .and_then(OValue::as_array_mut)
-        .ok_or_else(|| CliError::config(format!("`permissions` of {pid} is not an array")))?
-        .push(perm);
-    Ok((pid, id))
+        .ok_or_else(|| CliError::config(format!("`permissions` of {pid} is not an array")))?;
+    perms.push(perm);
+    let base = format!("passports[{index}].permissions[{}]", perms.len() - 1);
+    let mut flags: Vec<FlagAt> = flags
+        .into_iter()
+        .map(|(field, flag, value, form)| FlagAt {
+            path: format!("{base}.{field}"),
+            flag,
+            value,
+            form,
+        })
+        .collect();
+    if new_passport {
+        flags.push(FlagAt {
+            path: format!("passports[{index}].agent"),
+            flag: "AGENT",
+            value: a.agent.clone(),
+            form: "an agent id: 1 to 128 of A-Z a-z 0-9 _ . : - (agent_claude_code)",
+        });
+    }
+    Ok(Made {
+        agent: a.agent,
+        passport: pid,
+        permission: id,
+        new_passport,
+        flags,
+    })
 }
 
-fn revoke(doc: &mut OValue, id: &str) -> Result<String> {
+fn revoke(doc: &mut OValue, id: &str, delete: bool) -> Result<String> {
     let list = passports(doc)?;
+    if delete {
+        let at = list.iter().position(|p| {
+            p.get("id").and_then(OValue::as_str) == Some(id)
+                || p.get("agent").and_then(OValue::as_str) == Some(id)
+        });
+        if let Some(i) = at {
+            let p = list.remove(i);
+            let text = |k: &str| p.get(k).and_then(OValue::as_str).unwrap_or("").to_string();
+            let n = p
+                .get("permissions")
+                .and_then(OValue::as_array)
+                .map_or(0, Vec::len);
+            return Ok(format!(
+                "deleted passport {} (agent {}, {n} permission{}) from the policy",
+                text("id"),
+                text("agent"),
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        return Err(CliError::usage(format!(
+            "no passport or agent `{id}` in the policy; --delete removes whole passports"
+        ))
+        .hint("see `behalf permissions list`; without --delete a permission id removes that permission"));
+    }
     for p in list.iter_mut() {
         let pid = p
             .get("id")
@@ -390,10 +699,16 @@ fn revoke(doc: &mut OValue, id: &str) -> Result<String> {
             ));
         }
     }
-    Err(CliError::usage(format!(
+    let mut err = CliError::usage(format!(
         "no permission, passport or agent `{id}` in the policy"
-    ))
-    .hint("see `behalf permissions list`"))
+    ));
+    let ids = all_ids(doc);
+    let names = agents(doc);
+    let candidates = ids.iter().chain(names.iter()).map(String::as_str);
+    if let Some(near) = behalf_core::suggest::closest(id, candidates) {
+        err = err.detail(format!("did you mean `{near}`?"));
+    }
+    Err(err.hint("see `behalf permissions list`"))
 }
 
 fn list(doc: &OValue, agent: Option<&str>, json: bool) -> Result<u8> {

@@ -39,6 +39,9 @@ The secret is never written to behalf.json: it is read from the environment vari
 by `secretEnv` (default BEHALF_WEBHOOK_SECRET_<ID>) when a message is signed.")]
     Add(AddArgs),
     /// List the endpoints, whether their secrets are set, and whether they are disabled
+    #[command(after_help = "Examples:
+  behalf webhooks list
+  behalf webhooks list --json")]
     List {
         /// Print JSON
         #[arg(long)]
@@ -47,7 +50,11 @@ by `secretEnv` (default BEHALF_WEBHOOK_SECRET_<ID>) when a message is signed.")]
     /// Remove an endpoint from behalf.json
     #[command(
         after_help = "Undelivered messages of a removed endpoint stay in the outbox (shown by \
-`webhooks status`) unless --purge drops them."
+`webhooks status`) unless --purge drops them.
+
+Examples:
+  behalf webhooks remove slack
+  behalf webhooks remove siem --purge   # and drop its undelivered messages"
     )]
     Remove {
         /// The endpoint id
@@ -57,7 +64,7 @@ by `secretEnv` (default BEHALF_WEBHOOK_SECRET_<ID>) when a message is signed.")]
         purge: bool,
     },
     /// Rotate an endpoint's secret: both the old and the new secret sign until --finish
-    #[command(after_help = "A rotation, step by step:
+    #[command(after_help = "Examples (a rotation, step by step):
   behalf webhooks rotate slack                 # prints a new secret for the new variable
   export BEHALF_WEBHOOK_SECRET_SLACK_2=whsec_...   # deliverers now sign with both secrets
   ... the receiver switches to the new secret ...
@@ -76,6 +83,9 @@ every message carries one signature per secret, space separated (Standard Webhoo
         finish: bool,
     },
     /// Re-enable an endpoint disabled by a 410 Gone answer
+    #[command(after_help = "Examples:
+  behalf webhooks status     # shows which endpoints are disabled, and why
+  behalf webhooks enable slack")]
     Enable {
         /// The endpoint id
         id: String,
@@ -88,7 +98,11 @@ message is claimed by one of them at a time.
 
 Tuning (environment): BEHALF_WEBHOOK_TIMEOUT_MS (10000, per request), BEHALF_WEBHOOK_BACKOFF_MS
 (5000, first retry), BEHALF_WEBHOOK_BACKOFF_MAX_MS (7200000), BEHALF_WEBHOOK_MAX_ATTEMPTS (20),
-BEHALF_WEBHOOK_POLL_MS (1000)."
+BEHALF_WEBHOOK_POLL_MS (1000).
+
+Examples:
+  behalf webhooks deliver --once     # what is due now, then exit (cron, CI)
+  behalf webhooks deliver            # keep delivering until stopped"
     )]
     Deliver {
         /// Deliver what is due now, then exit
@@ -96,6 +110,9 @@ BEHALF_WEBHOOK_POLL_MS (1000)."
         once: bool,
     },
     /// Show pending, failed and disabled deliveries
+    #[command(after_help = "Examples:
+  behalf webhooks status
+  behalf webhooks status --json --limit 100")]
     Status {
         /// Print JSON
         #[arg(long)]

@@ -325,8 +325,12 @@ fn permissions_create_never_writes_an_invalid_policy() {
         "--action",
         "Deploy Now!",
     ]);
-    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
-    assert!(stderr(&out).contains("action"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("--action `Deploy Now!` is not accepted"),
+        "{}",
+        text(&out)
+    );
     let dup = p.run(&[
         "permissions",
         "create",
@@ -540,6 +544,258 @@ fn a_closed_stdout_ends_quietly_without_a_panic() {
         "{:?} {stderr}",
         out.status
     );
+}
+
+#[test]
+fn a_bad_flag_value_names_the_flag_the_value_and_the_form_and_exits_64() {
+    let p = Project::init("bad-flags");
+    let before = p.read("behalf.json");
+    let lines = before.lines().count();
+    for (args, flag, value, form) in [
+        (
+            &[
+                "--action",
+                "deploy",
+                "--requires-approval",
+                "--grant-ttl",
+                "30min",
+            ][..],
+            "--grant-ttl",
+            "30min",
+            "unit s, m, h or d",
+        ),
+        (
+            &["--action", "purchase", "--budget", "300/1day"],
+            "--budget",
+            "300/1day",
+            "AMOUNT/PERIOD",
+        ),
+        (
+            &["--action", "purchase", "--rate", "20/hour"],
+            "--rate",
+            "20/hour",
+            "COUNT/PERIOD",
+        ),
+        (
+            &["--action", "deploy", "--expires", "tomorrow"],
+            "--expires",
+            "tomorrow",
+            "RFC 3339",
+        ),
+        (
+            &["--action", "deploy", "--not-before", "2027-13-01"],
+            "--not-before",
+            "2027-13-01",
+            "RFC 3339",
+        ),
+        (
+            &["--action", "deploy", "--vendor", "https://vercel.com"],
+            "--vendor",
+            "https://vercel.com",
+            "no scheme",
+        ),
+        (
+            &["--action", "purchase", "--max-amount", "lots"],
+            "--max-amount",
+            "lots",
+            "a number",
+        ),
+    ] {
+        let mut all = vec!["permissions", "create", "agent_claude_code"];
+        all.extend_from_slice(args);
+        let out = p.run(&all);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", text(&out));
+        assert!(
+            err.contains(&format!("{flag} `{value}`")),
+            "{args:?} does not name the flag and value: {err}"
+        );
+        assert!(err.contains(form), "{args:?} does not give the form: {err}");
+        assert!(
+            !err.contains("behalf.json:"),
+            "{args:?} points at a line of a file that was not written: {err}"
+        );
+        assert!(!err.contains(&format!(":{}:", lines + 3)), "{err}");
+    }
+    assert_eq!(p.read("behalf.json"), before, "nothing was written");
+    // The accepted forms do pass.
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claude_code",
+        "--action",
+        "purchase",
+        "--budget",
+        "300/1d",
+        "--rate",
+        "20/3600",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_passport_for_a_new_agent_needs_new_agent_and_a_typo_gets_a_suggestion() {
+    let p = Project::init("new-agent");
+    let before = p.read("behalf.json");
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_claud_code",
+        "--action",
+        "deploy",
+    ]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no passport has agent `agent_claud_code`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `agent_claude_code`?"), "{err}");
+    assert!(err.contains("--new-agent"), "{err}");
+    assert_eq!(p.read("behalf.json"), before);
+
+    let out = p.run(&[
+        "permissions",
+        "create",
+        "agent_ollie",
+        "--action",
+        "purchase",
+        "--new-agent",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("created passport passport_ollie for agent_ollie"));
+    assert!(stdout(&out).contains("behalf permissions revoke passport_ollie --delete"));
+    let (code, _) = p.verify(&["--agent", "agent_ollie", "--action", "purchase"]);
+    assert_eq!(code, 0);
+
+    // The passport it created can be removed again, leaving the file as it was.
+    let out = p.run(&["permissions", "revoke", "passport_ollie", "--delete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(stdout(&out).contains("deleted passport passport_ollie"));
+    let json = |t: &str| serde_json::from_str::<Value>(t).unwrap();
+    assert_eq!(json(&p.read("behalf.json")), json(&before));
+    let (_, packet) = p.verify(&["--agent", "agent_ollie", "--action", "purchase"]);
+    assert_eq!(packet["reason"], "unknown_agent");
+    let out = p.run(&["permissions", "revoke", "deploy_stagin"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("did you mean `deploy_staging`?"));
+}
+
+#[test]
+fn verify_says_did_you_mean_for_an_unknown_agent_and_names_a_missing_vendor() {
+    let p = Project::init("verify-hints");
+    let out = p.run(&[
+        "verify",
+        "--agent",
+        "agent_claud_code",
+        "--action",
+        "deploy",
+        "--vendor",
+        "vercel.com",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did you mean `agent_claude_code`?"),
+        "{}",
+        text(&out)
+    );
+    let out = p.run(&[
+        "verify",
+        "--json",
+        "--action",
+        "deploy",
+        "--param",
+        "env=staging",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let packet: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        packet["reason"], "no_permission",
+        "stdout is still the packet"
+    );
+    assert!(
+        stderr(&out).contains("names no vendor") && stderr(&out).contains("--vendor vercel.com"),
+        "{}",
+        text(&out)
+    );
+    // No such hint when the vendor is not why: a vendor given, or no permission would match.
+    for args in [
+        &[
+            "verify",
+            "--action",
+            "deploy",
+            "--vendor",
+            "vercel.com",
+            "--param",
+            "env=qa",
+        ][..],
+        &["verify", "--action", "purchase"],
+    ] {
+        let out = p.run(args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(!stderr(&out).contains("vendor"), "{args:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn unknown_subcommands_and_policy_fields_get_a_did_you_mean() {
+    let p = Project::init("did-you-mean");
+    let out = p.run(&["verfy"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("'verify'"), "{}", text(&out));
+    let out = p.run(&["webhooks", "stats"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(stderr(&out).contains("'status'"), "{}", text(&out));
+    let policy = p
+        .read("behalf.json")
+        .replace("\"grantTtl\"", "\"grantTTL\"");
+    p.write("behalf.json", &policy);
+    let out = p.run(&["check"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        stderr(&out).contains("unknown field `grantTTL`; did you mean `grantTtl`?"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn on_a_terminal_create_asks_before_making_a_passport_for_a_new_agent() {
+    // `script` (util-linux) runs the command on a pseudo-terminal and feeds it our stdin.
+    let ask = |p: &Project, agent: &str, answer: &str| {
+        let command = format!("{BIN} permissions create {agent} --action deploy");
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .current_dir(&p.dir)
+            .env("BEHALF_NOW", NOW)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("`script` (util-linux) runs the CLI on a terminal");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let p = Project::init("tty-new-agent");
+    let before = p.read("behalf.json");
+    let no = ask(&p, "agent_claud_code", "n");
+    assert_eq!(no.status.code(), Some(64), "{}", text(&no));
+    assert!(
+        stdout(&no).contains("(did you mean `agent_claude_code`?). Create a new passport"),
+        "{}",
+        text(&no)
+    );
+    assert_eq!(p.read("behalf.json"), before);
+    let yes = ask(&p, "agent_ollie", "y");
+    assert_eq!(yes.status.code(), Some(0), "{}", text(&yes));
+    assert!(stdout(&yes).contains("created passport passport_ollie for agent_ollie"));
+    assert!(p.read("behalf.json").contains("\"agent\": \"agent_ollie\""));
 }
 
 #[test]

@@ -33,6 +33,7 @@ pub mod policy;
 pub mod request;
 pub mod spec;
 pub mod state;
+pub mod suggest;
 pub mod time;
 pub mod webhook;
 

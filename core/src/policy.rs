@@ -464,10 +464,14 @@ impl Validator {
         for key in map.keys() {
             if !fields.iter().any(|f| f.name == key) {
                 let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                let message = match crate::suggest::closest(key, known.iter().copied()) {
+                    Some(near) => format!("unknown field `{key}`; did you mean `{near}`?"),
+                    None => format!("unknown field `{key}`"),
+                };
                 self.problem(
                     &path.key(key),
                     "unknown_field",
-                    format!("unknown field `{key}`"),
+                    message,
                     &format!("known fields here: {}", known.join(", ")),
                 );
             }

@@ -721,10 +721,6 @@ function showStory() {
   steps.hidden = !s.steps;
   for (const step of s.steps ?? []) steps.append(el("li", {}, step));
   for (const b of document.querySelectorAll(".scenario")) b.setAttribute("aria-pressed", String(b.dataset.id === s.id));
-  // On phones the scenarios scroll sideways: keep the chosen one in view.
-  const list = $("scenario-list");
-  const chosen = list.querySelector(`.scenario[data-id="${s.id}"]`);
-  if (chosen && list.scrollWidth > list.clientWidth) list.scrollLeft = Math.max(0, chosen.parentElement.offsetLeft - 24);
   document.title = `${s.title} — behalf sandbox`;
 }
 

@@ -172,6 +172,22 @@ describe("every scenario decides as its story says", () => {
     });
   }
 
+  test("at 375 px the scenario picker shows every scenario, with no sideways scrolling", async () => {
+    const page = await openPage(MOBILE);
+    const list = page.locator("#scenario-list");
+    const buttons = page.locator("button.scenario");
+    assert.equal(await buttons.count(), SCENARIOS.length);
+    assert.ok(await list.evaluate((l) => l.scrollWidth <= l.clientWidth), "the list does not scroll sideways");
+    for (const s of SCENARIOS) {
+      const box = await page.locator(`button.scenario[data-id="${s.id}"]`).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= MOBILE.width, `${s.id} is inside the 375 px width (${JSON.stringify(box)})`);
+      const title = page.locator(`button.scenario[data-id="${s.id}"] .scenario-title`);
+      assert.ok(await title.evaluate((t) => t.scrollWidth <= t.clientWidth + 1), `${s.id}'s title is not cut off`);
+    }
+    await page.locator(".scenarios").screenshot({ path: join(shots, "scenario-picker-375.png") });
+    await page.close();
+  });
+
   test("the trace tells the story like the terminal", async () => {
     const page = await openPage(DESKTOP, "s=production");
     const text = await expectDecision(page, "approval_required", "requires_approval");

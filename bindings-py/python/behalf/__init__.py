@@ -38,6 +38,7 @@ from typing import (
 
 from . import _behalf
 from ._behalf import Decision
+from ._types import DecisionKind, Reason
 from ._errors import (
     ApprovalError,
     ApprovalRequired,
@@ -66,10 +67,12 @@ __all__ = [
     "Behalf",
     "BehalfError",
     "Decision",
+    "DecisionKind",
     "Denied",
     "NotAllowed",
     "PolicyError",
     "Problem",
+    "Reason",
     "StateError",
     "WebhookDelivery",
     "WebhookError",
@@ -89,7 +92,7 @@ Time = Union[str, int, float, Any]
 """RFC 3339 text, epoch milliseconds, or an aware `datetime.datetime`."""
 
 
-class Behalf(_behalf.Engine):
+class Behalf(_behalf.Behalf):
     """A compiled policy and its state: usage (budgets, rates), pending approvals, grants and
     the audit chain. Compile once, verify many times; one instance may be shared by threads.
 

@@ -1,9 +1,13 @@
 # Stubs of the native module behalf._behalf (checked against it by mypy.stubtest).
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union, final
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
+
+from ._types import DecisionKind, Reason
 
 __version__: str
+REASONS: Tuple[str, ...]
+DECISIONS: Tuple[str, ...]
 
 _Time = Union[str, int, float, Any]
 _Policy = Union[Mapping[str, Any], str]
@@ -13,9 +17,9 @@ class Decision:
     @property
     def allowed(self) -> bool: ...
     @property
-    def decision(self) -> str: ...
+    def decision(self) -> DecisionKind: ...
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> Reason: ...
     @property
     def message(self) -> str: ...
     @property
@@ -49,7 +53,7 @@ class Decision:
     def to_json(self) -> str: ...
 
 @disjoint_base
-class Engine:
+class Behalf:
     def __new__(
         cls,
         policy: _Policy,
@@ -58,7 +62,7 @@ class Engine:
         audit_capacity: int = 10000,
         clock: Optional[Callable[[], _Time]] = None,
         on_decision: Optional[Callable[[Dict[str, Any]], object]] = None,
-    ) -> "Engine": ...
+    ) -> Self: ...
     @property
     def agent_id(self) -> Optional[str]: ...
     def verify(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
+from ._types import Reason
+
 if TYPE_CHECKING:
     from ._behalf import Decision
 
@@ -96,7 +98,7 @@ class NotAllowed(BehalfError):
     def __init__(self, decision: Decision) -> None:
         super().__init__(decision.message, code=decision.reason)
         self.decision = decision
-        self.reason: str = decision.reason
+        self.reason: Reason = decision.reason
         self.request_id: str = decision.request_id
         self.approval_id: Optional[str] = decision.approval_id
 
@@ -111,5 +113,15 @@ class Denied(NotAllowed):
 class ApprovalRequired(NotAllowed):
     """The request needs a person's approval; approve `approval_id`, then call again."""
 
+    approval_id: str
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision)
+        # A stateful Behalf always opens an approval; only the stateless one-shot verify opens
+        # none, and then there is nothing to approve.
+        self.approval_id = decision.approval_id or ""
+
     def __str__(self) -> str:
-        return f"{self.message}; approve `{self.approval_id}` and retry"
+        if not self.approval_id:
+            return f"{self.message}; no approval was opened (the one-shot verify keeps no state)"
+        return f"{self.message}; approve `{self.approval_id}` (b.approve(...) or `behalf approvals approve {self.approval_id}`) and retry"
