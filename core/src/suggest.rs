@@ -21,28 +21,9 @@ where
     best.map(|(_, c)| c)
 }
 
-/// Levenshtein distance over chars, with one row of memory.
+/// Edit distance over chars (`strsim`, the crate clap's own suggestions use).
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = i;
-        let mut left = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
-            let cost = usize::from(ca != *cb);
-            let value = (diagonal + cost).min(up.saturating_add(1)).min(left + 1);
-            diagonal = up;
-            if let Some(slot) = row.get_mut(j + 1) {
-                *slot = value;
-            }
-            left = value;
-        }
-        if let Some(first) = row.get_mut(0) {
-            *first = i + 1;
-        }
-    }
-    row.last().copied().unwrap_or(0)
+    strsim::levenshtein(a, b)
 }
 
 #[cfg(test)]
