@@ -65,30 +65,36 @@ impl Decimal {
         {
             return Err(NumberError::NotFinite);
         }
-        // The digits with the decimal point moved by the exponent: value = digits × 10^-scale.
-        let digits = format!("{whole}{fraction}");
-        let significant = digits.trim_start_matches('0');
-        if significant.is_empty() {
+        // value = significant digits × 10^-scale; walked in place, nothing allocated.
+        let digits = || whole.bytes().chain(fraction.bytes());
+        let leading_zeros = digits().take_while(|&c| c == b'0').count();
+        let total = whole.len() + fraction.len();
+        if leading_zeros == total {
             return if negative {
                 Err(NumberError::NegativeZero)
             } else {
                 Ok(Decimal::ZERO)
             };
         }
-        let scale = i64::try_from(fraction.len()).unwrap_or(i64::MAX) - exponent;
-        let trailing_zeros = significant.len() - significant.trim_end_matches('0').len();
-        let significant = significant.trim_end_matches('0');
-        let scale = scale - i64::try_from(trailing_zeros).unwrap_or(0);
+        let trailing_zeros = fraction
+            .bytes()
+            .rev()
+            .chain(whole.bytes().rev())
+            .take_while(|&c| c == b'0')
+            .count();
+        let significant = total - leading_zeros - trailing_zeros;
+        let scale = i64::try_from(fraction.len()).unwrap_or(i64::MAX)
+            - exponent
+            - i64::try_from(trailing_zeros).unwrap_or(0);
         if scale > 6 {
             return Err(NumberError::TooPrecise);
         }
         // Integer digits of the value: significant digits plus any zeros the exponent adds.
-        let int_digits = i64::try_from(significant.len()).unwrap_or(i64::MAX) - scale;
-        if int_digits > 16 {
+        if i64::try_from(significant).unwrap_or(i64::MAX) - scale > 16 {
             return Err(NumberError::TooLarge);
         }
         let mut micros: i128 = 0;
-        for c in significant.bytes() {
+        for c in digits().skip(leading_zeros).take(significant) {
             micros = micros * 10 + i128::from(c - b'0');
         }
         for _ in scale..6 {
