@@ -42,6 +42,8 @@ export interface ApprovalSettings {
   pendingTtl?: Duration;
   scope?: "request" | "permission";
   singleUse?: boolean;
+  /** Most pending approvals of this permission at once: 1 to 1000 (default 1000). */
+  maxPending?: number;
 }
 
 export interface Permission {
@@ -119,6 +121,7 @@ export type DeniedReason =
   | "passport_expired"
   | "blocked"
   | "approval_denied"
+  | "approval_limit_reached"
   | "limit_exceeded"
   | "permission_expired"
   | "no_permission"

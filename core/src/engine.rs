@@ -12,9 +12,12 @@ use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
 use crate::error::{ApiError, BehalfError};
 use crate::evaluate::{evaluate, Outcome};
 use crate::ids::IdSource;
+use crate::policy::Effect;
 use crate::policy::{Policy, PolicyError};
 use crate::request::{self, Rejection, Request};
-use crate::state::{approval_value, grant_value, Approval, Fingerprint, HeldRequest, State};
+use crate::state::{
+    approval_value, grant_value, Approval, Changes, Fingerprint, HeldRequest, RowKeys, Rows, State,
+};
 use crate::time::{parse_duration, Millis};
 
 /// Receives every audit record once, chained, before it can leave memory.
@@ -74,10 +77,31 @@ pub fn fingerprint(r: &Request) -> Fingerprint {
     Sha256::digest(text.as_bytes()).into()
 }
 
+/// A request read and checked, before any state is read: what a store needs to know which
+/// rows the decision will touch.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    read: Result<Request, Rejection>,
+    keys: Option<RowKeys>,
+}
+
+impl Prepared {
+    /// The rows the decision may read; `None` when it reads none (invalid request, unknown
+    /// agent, or no candidate permission with limits or approvals).
+    pub fn keys(&self) -> Option<&RowKeys> {
+        self.keys.as_ref()
+    }
+}
+
 impl Engine {
     pub fn new(policy: Policy, options: EngineOptions) -> Engine {
+        Engine::from_shared(Arc::new(policy), options)
+    }
+
+    /// An engine on a policy compiled once and shared (no copy of it is made).
+    pub fn from_shared(policy: Arc<Policy>, options: EngineOptions) -> Engine {
         Engine {
-            policy: Arc::new(policy),
+            policy,
             state: State::default(),
             audit: AuditLog::new(options.audit_capacity),
             ids: IdSource::default(),
@@ -100,13 +124,23 @@ impl Engine {
         &self.policy
     }
 
+    /// The compiled policy, shared.
+    pub fn shared_policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    #[cfg(test)]
+    pub(crate) fn state_for_tests(&self) -> &State {
+        &self.state
+    }
+
     pub fn set_audit_sink(&mut self, sink: Option<AuditSink>) {
         self.sink = sink;
     }
 
     /// Verifies a request given as a JSON value.
     pub fn verify(&mut self, request: &Value, now: Millis) -> Decision {
-        self.state.tick(now, &self.policy);
+        self.state.tick(now);
         match request::parse(request) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
@@ -115,11 +149,99 @@ impl Engine {
 
     /// Verifies a request the caller hands over (no copy of its params is made).
     pub fn verify_value(&mut self, request: Value, now: Millis) -> Decision {
-        self.state.tick(now, &self.policy);
+        self.state.tick(now);
         match request::parse_owned(request) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
         }
+    }
+
+    /// Reads and checks a request given as JSON text, and names the rows its decision reads.
+    pub fn prepare_json(&mut self, request: &str) -> Prepared {
+        let read = match serde_json::from_str::<Value>(request) {
+            Ok(v) => request::parse_owned(v),
+            Err(e) => Err(Rejection::bare(format!(
+                "the request is not valid JSON: {e}"
+            ))),
+        };
+        self.prepared(read)
+    }
+
+    /// `prepare_json` for a request given as a JSON value.
+    pub fn prepare(&mut self, request: &Value) -> Prepared {
+        let read = request::parse(request);
+        self.prepared(read)
+    }
+
+    /// An input that could not be read at all (not UTF-8): it will be `invalid_request`.
+    pub fn prepare_rejection(&mut self, message: &str) -> Prepared {
+        self.prepared(Err(Rejection::bare(message)))
+    }
+
+    fn prepared(&mut self, read: Result<Request, Rejection>) -> Prepared {
+        let keys = read.as_ref().ok().and_then(|r| self.row_keys(r));
+        Prepared { read, keys }
+    }
+
+    fn row_keys(&mut self, r: &Request) -> Option<RowKeys> {
+        let (_, passport) = self.policy.passport_for(&r.agent_id)?;
+        passport
+            .index
+            .candidates(&r.action, r.vendor.as_deref(), &mut self.scratch);
+        let mut usage = Vec::new();
+        let mut approval = Vec::new();
+        for &at in &self.scratch {
+            let Some(p) = passport.permissions.get(at as usize) else {
+                continue;
+            };
+            let limits = p.limits.as_ref();
+            if limits.is_some_and(|l| l.budget.is_some() || l.rate.is_some()) {
+                usage.push(p.id.clone());
+            }
+            if p.effect == Effect::RequireApproval
+                || limits.is_some_and(|l| l.over_limit_requires_approval)
+            {
+                approval.push(p.id.clone());
+            }
+        }
+        if usage.is_empty() && approval.is_empty() {
+            return None;
+        }
+        Some(RowKeys {
+            passport: passport.id.clone(),
+            usage,
+            approval,
+            fingerprint: fingerprint(r),
+        })
+    }
+
+    /// Decides a prepared request against the state the engine holds (for a store: the rows
+    /// it loaded for `prepared.keys()`).
+    pub fn decide_prepared(&mut self, prepared: Prepared, now: Millis) -> Decision {
+        self.state.tick(now);
+        match prepared.read {
+            Ok(r) => {
+                let fp = prepared.keys.map(|k| k.fingerprint);
+                self.decide_with(r, now, fp)
+            }
+            Err(rejection) => self.reject(rejection, now),
+        }
+    }
+
+    /// Replaces the state with rows a store loaded; changes are recorded from here on.
+    pub fn load_rows(&mut self, rows: Rows) {
+        self.state = State::from_rows(rows);
+    }
+
+    /// The rows changed since `load_rows`, for the store to write in the same transaction.
+    pub fn take_changes(&mut self) -> Changes {
+        self.state.take_changes()
+    }
+
+    /// Removes and returns the audit records in memory, unchained: for a store that chains
+    /// them to its own head (so each record is hashed once).
+    pub fn take_unchained_audit(&mut self) -> Vec<AuditRecord> {
+        self.audit.take_unchained()
     }
 
     /// Verifies a request given as JSON text; unreadable text is `invalid_request`.
@@ -186,6 +308,10 @@ impl Engine {
     }
 
     fn decide(&mut self, r: Request, now: Millis) -> Decision {
+        self.decide_with(r, now, None)
+    }
+
+    fn decide_with(&mut self, r: Request, now: Millis, known: Option<Fingerprint>) -> Decision {
         let outcome: Outcome = {
             let r = &r;
             evaluate(
@@ -194,7 +320,7 @@ impl Engine {
                 r,
                 now,
                 &mut self.scratch,
-                &mut || fingerprint(r),
+                &mut || known.unwrap_or_else(|| fingerprint(r)),
             )
         };
         let passport = outcome.passport.and_then(|i| self.policy.passports.get(i));
@@ -212,7 +338,8 @@ impl Engine {
         let mut problem = None;
         let mut approval_id = outcome.approval_id;
         if reason == Reason::RequiresApproval && !self.stateless {
-            if let (Some(p), Some(fp)) = (permission, outcome.fingerprint) {
+            if let (Some(passport), Some(p), Some(fp)) = (passport, permission, outcome.fingerprint)
+            {
                 let held = HeldRequest {
                     agent_id: r.agent_id.to_string(),
                     action: r.action.to_string(),
@@ -220,7 +347,7 @@ impl Engine {
                     resource: r.resource.as_deref().map(str::to_string),
                     params: r.params.clone(),
                 };
-                match self.state.hold(fp, p, held, now, &mut self.ids) {
+                match self.state.hold(fp, passport, p, held, now, &mut self.ids) {
                     Ok(id) => approval_id = Some(id),
                     Err(e) => {
                         reason = Reason::InternalError;
@@ -324,6 +451,7 @@ impl Engine {
                 )
             })?),
         };
+        self.state.tick(now);
         let (approval, grant) =
             self.state
                 .approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
@@ -338,6 +466,7 @@ impl Engine {
 
     /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
     pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Value, ApiError> {
+        self.state.tick(now);
         let approval = self.state.deny(approval_id, now)?;
         self.append(approval_record("approval.denied", &approval, None, now));
         Ok(approval_value(&approval))

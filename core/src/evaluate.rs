@@ -7,7 +7,7 @@ use crate::decision::{Reason, TraceDetail, TraceStep};
 use crate::number::Decimal;
 use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
 use crate::request::{lookup, Request};
-use crate::state::{Fingerprint, LimitCheck, State};
+use crate::state::{Fingerprint, LimitCheck, Room, State};
 use crate::time::Millis;
 
 /// What evaluation concluded, before ids and the packet are made.
@@ -213,6 +213,15 @@ pub fn evaluate(
             }
         }
         let first = approval_set.first().copied().unwrap_or(0);
+        // 6b. approval_limit_reached: a new held request beyond the pending cap
+        if let Some(p) = passport.permissions.get(first) {
+            if let Room::Full(why) = state.room(&fp, passport, p, now) {
+                trace.push(step("approval", Some(p), "limit", why));
+                let mut o = decided(Reason::ApprovalLimitReached, passport_at, first, trace);
+                o.fingerprint = Some(fp);
+                return o;
+            }
+        }
         trace.push(step(
             "approval",
             passport.permissions.get(first),

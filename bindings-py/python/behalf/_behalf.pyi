@@ -1,5 +1,5 @@
 # Stubs of the native module behalf._behalf (checked against it by mypy.stubtest).
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union, final
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Union, final
 
 from typing_extensions import disjoint_base
 
@@ -15,7 +15,23 @@ class Decision:
     @property
     def decision(self) -> str: ...
     @property
-    def reason(self) -> str: ...
+    def reason(
+        self,
+    ) -> Literal[
+        "invalid_request",
+        "unknown_agent",
+        "passport_expired",
+        "blocked",
+        "approval_denied",
+        "approved",
+        "requires_approval",
+        "approval_limit_reached",
+        "allowed",
+        "limit_exceeded",
+        "permission_expired",
+        "no_permission",
+        "internal_error",
+    ]: ...
     @property
     def message(self) -> str: ...
     @property
