@@ -7,7 +7,7 @@ source scripts/lib.sh
 
 scripts/setup.sh
 
-suites=(core js py cli webhooks www)
+suites=(core store js py cli webhooks www)
 passed=0
 failed=0
 failed_names=()
