@@ -486,6 +486,39 @@ impl Engine {
         )
     }
 
+    /// Budget and rate use of every limited permission now, as the engine counts it for its
+    /// next decision (buckets included, so conservative in the same way): `[{permission,
+    /// passportId, budget: {amount, per, spent} | null, rate: {count, per, used} | null}]`,
+    /// `per` in milliseconds, in file order.
+    pub fn usage(&self, now: Millis) -> Value {
+        let number = |d: crate::number::Decimal| {
+            serde_json::from_str::<Value>(&d.to_string()).unwrap_or(Value::Null)
+        };
+        let mut out = Vec::new();
+        for passport in &self.policy.passports {
+            for p in &passport.permissions {
+                let Some(limits) = &p.limits else { continue };
+                if limits.budget.is_none() && limits.rate.is_none() {
+                    continue;
+                }
+                let usage = self.state.usage_of(&p.id);
+                let spent =
+                    |per| usage.map_or((crate::number::Decimal::ZERO, 0), |u| u.spent(now, per));
+                out.push(json!({
+                    "permission": &*p.id,
+                    "passportId": &*passport.id,
+                    "budget": limits.budget.map(|(amount, per)| json!({
+                        "amount": number(amount), "per": per, "spent": number(spent(per).0),
+                    })),
+                    "rate": limits.rate.map(|(count, per)| json!({
+                        "count": count, "per": per, "used": spent(per).1,
+                    })),
+                }));
+            }
+        }
+        Value::Array(out)
+    }
+
     /// The in-memory window of the audit chain, oldest first.
     pub fn audit_log(&mut self) -> Vec<AuditRecord> {
         self.flush();

@@ -1011,6 +1011,36 @@ mod tests {
     }
 
     #[test]
+    fn usage_reports_what_the_next_decision_counts() {
+        let mut e = engine(json!([{"id": "b", "action": "buy",
+            "limits": {"budget": {"amount": 100, "per": "1h"}, "rate": {"count": 5, "per": 60}}}]));
+        for amount in [json!(30), json!(12.5)] {
+            let d = e.verify(
+                &json!({"agentId": "ag", "action": "buy", "params": {"amount": amount}}),
+                0,
+            );
+            assert_eq!(d.reason, Reason::Allowed);
+        }
+        assert_eq!(
+            e.usage(1),
+            json!([{"permission": "b", "passportId": "pp",
+                "budget": {"amount": 100, "per": 3_600_000, "spent": 42.5},
+                "rate": {"count": 5, "per": 60_000, "used": 2}}])
+        );
+        let later = e.usage(60_000);
+        assert_eq!(
+            later.pointer("/0/rate/used"),
+            Some(&json!(0)),
+            "the rate window passed"
+        );
+        assert_eq!(
+            later.pointer("/0/budget/spent"),
+            Some(&json!(42.5)),
+            "the budget's did not"
+        );
+    }
+
+    #[test]
     fn expired_approvals_and_grants_leave_memory_in_expiry_order() {
         let mut e = engine(
             json!([{"id": "a", "action": "a", "effect": "require_approval",
