@@ -107,7 +107,7 @@ pub fn verify_in<T: StateTx + ?Sized>(
     prepared: &Prepared,
     now: Millis,
 ) -> Result<(Decision, Vec<AuditRecord>), StoreError> {
-    tx.prune(now)?;
+    begin(tx, engine, now)?;
     let rows = match prepared.keys() {
         Some(keys) => tx.rows_for(engine.policy(), keys, now)?,
         None => Rows::default(),
@@ -125,7 +125,7 @@ pub fn approve_in<T: StateTx + ?Sized>(
     ttl: Option<&Value>,
     now: Millis,
 ) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
-    tx.prune(now)?;
+    begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.approve(id, ttl, now);
@@ -139,7 +139,7 @@ pub fn deny_in<T: StateTx + ?Sized>(
     id: &str,
     now: Millis,
 ) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
-    tx.prune(now)?;
+    begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.deny(id, now);
@@ -155,6 +155,16 @@ pub fn load_all_in<T: StateTx + ?Sized>(
     let rows = tx.all_rows(engine.policy(), now)?;
     engine.load_rows(rows);
     Ok(())
+}
+
+/// The start of every step: a retried step must not carry records of the attempt before.
+fn begin<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    now: Millis,
+) -> Result<(), StoreError> {
+    drop(engine.take_unchained_audit());
+    tx.prune(now)
 }
 
 fn finish<T: StateTx + ?Sized>(
