@@ -49,8 +49,45 @@ impl ApprovalStatus {
     }
 }
 
+/// Serializers for the typed rows: times as RFC 3339, fingerprints as hex, shared strings.
+mod ser {
+    use std::sync::Arc;
+
+    use serde::Serializer;
+
+    use crate::policy::Scope;
+    use crate::time::{format_rfc3339, Millis};
+
+    pub fn time<S: Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_rfc3339(*t))
+    }
+
+    pub fn opt_time<S: Serializer>(t: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&format_rfc3339(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn hex<S: Serializer>(fp: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::audit::hex(fp))
+    }
+
+    pub fn shared<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn scope<S: Serializer>(scope: &Scope, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match scope {
+            Scope::Permission => "permission",
+            Scope::Request => "request",
+        })
+    }
+}
+
 /// The request an approval is about (normalized).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HeldRequest {
     pub agent_id: String,
     pub action: String,
@@ -59,31 +96,48 @@ pub struct HeldRequest {
     pub params: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// An approval, serialized as `pendingApprovals()` and the exported state show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Approval {
+    #[serde(rename = "approvalId")]
     pub id: String,
+    #[serde(serialize_with = "ser::shared")]
     pub permission: Arc<str>,
     /// The passport of `permission` (not exported: the policy says it).
+    #[serde(skip)]
     pub passport: Arc<str>,
+    #[serde(serialize_with = "ser::hex")]
     pub fingerprint: Fingerprint,
     pub status: ApprovalStatus,
+    #[serde(serialize_with = "ser::time")]
     pub created_at: Millis,
+    #[serde(serialize_with = "ser::time")]
     pub expires_at: Millis,
+    #[serde(serialize_with = "ser::opt_time")]
     pub decided_at: Option<Millis>,
     pub grant_id: Option<String>,
     pub request: HeldRequest,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+/// A grant, serialized as `grants()` and the exported state show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Grant {
+    #[serde(rename = "grantId")]
     pub id: String,
     pub approval_id: String,
+    #[serde(serialize_with = "ser::shared")]
     pub permission: Arc<str>,
+    #[serde(serialize_with = "ser::hex")]
     pub fingerprint: Fingerprint,
+    #[serde(serialize_with = "ser::scope")]
     pub scope: Scope,
     pub single_use: bool,
     pub used: bool,
+    #[serde(serialize_with = "ser::time")]
     pub created_at: Millis,
+    #[serde(serialize_with = "ser::time")]
     pub expires_at: Millis,
     pub request: HeldRequest,
 }
@@ -839,13 +893,7 @@ pub fn usage_from(u: &Value, p: &Permission) -> Option<Usage> {
 }
 
 pub fn held_value(r: &HeldRequest) -> Value {
-    json!({
-        "agentId": r.agent_id,
-        "action": r.action,
-        "vendor": r.vendor,
-        "resource": r.resource,
-        "params": r.params,
-    })
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 fn held_from(v: &Value) -> Option<HeldRequest> {
@@ -882,17 +930,7 @@ fn time_from(v: Option<&Value>) -> Option<Millis> {
 }
 
 pub fn approval_value(a: &Approval) -> Value {
-    json!({
-        "approvalId": a.id,
-        "permission": &*a.permission,
-        "fingerprint": crate::audit::hex(&a.fingerprint),
-        "status": a.status,
-        "createdAt": format_rfc3339(a.created_at),
-        "expiresAt": format_rfc3339(a.expires_at),
-        "decidedAt": a.decided_at.map(format_rfc3339),
-        "grantId": a.grant_id,
-        "request": held_value(&a.request),
-    })
+    serde_json::to_value(a).unwrap_or(Value::Null)
 }
 
 pub fn approval_from(v: &Value, policy: &Policy) -> Option<Approval> {
@@ -912,18 +950,7 @@ pub fn approval_from(v: &Value, policy: &Policy) -> Option<Approval> {
 }
 
 pub fn grant_value(g: &Grant) -> Value {
-    json!({
-        "grantId": g.id,
-        "approvalId": g.approval_id,
-        "permission": &*g.permission,
-        "fingerprint": crate::audit::hex(&g.fingerprint),
-        "scope": if g.scope == Scope::Permission { "permission" } else { "request" },
-        "singleUse": g.single_use,
-        "used": g.used,
-        "createdAt": format_rfc3339(g.created_at),
-        "expiresAt": format_rfc3339(g.expires_at),
-        "request": held_value(&g.request),
-    })
+    serde_json::to_value(g).unwrap_or(Value::Null)
 }
 
 pub fn grant_from(v: &Value, policy: &Policy) -> Option<Grant> {
@@ -1008,6 +1035,62 @@ mod tests {
             .map_or((Decimal::ZERO, 0), |u| u.spent(now, 3_600_000));
         // Conservative: at least the exact count of the last hour (3600), at most a bucket more.
         assert!((3_600..=3_600 + 58).contains(&count), "{count}");
+    }
+
+    #[test]
+    fn typed_approvals_and_grants_serialize_to_the_json_they_always_had() {
+        let request = HeldRequest {
+            agent_id: "ag".into(),
+            action: "deploy".into(),
+            vendor: Some("vercel.com".into()),
+            resource: None,
+            params: json!({"env": "production", "n": 1.5})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let held = json!({"agentId": "ag", "action": "deploy", "vendor": "vercel.com",
+            "resource": null, "params": {"env": "production", "n": 1.5}});
+        let fp = [0xab; 32];
+        let a = Approval {
+            id: "apr_1".into(),
+            permission: Arc::from("p"),
+            passport: Arc::from("pp"),
+            fingerprint: fp,
+            status: ApprovalStatus::Denied,
+            created_at: 1_795_690_800_000,
+            expires_at: 1_795_777_200_000,
+            decided_at: Some(1_795_690_860_123),
+            grant_id: None,
+            request: request.clone(),
+        };
+        // What the hand-built JSON of earlier releases was, key for key.
+        let before = json!({"approvalId": "apr_1", "permission": "p",
+            "fingerprint": crate::audit::hex(&fp), "status": "denied",
+            "createdAt": "2026-11-26T11:00:00.000Z", "expiresAt": "2026-11-27T11:00:00.000Z",
+            "decidedAt": "2026-11-26T11:01:00.123Z", "grantId": null, "request": held});
+        assert_eq!(approval_value(&a), before);
+        assert_eq!(
+            crate::canonical::to_string(&approval_value(&a)),
+            crate::canonical::to_string(&before)
+        );
+        let g = Grant {
+            id: "grt_1".into(),
+            approval_id: "apr_1".into(),
+            permission: Arc::from("p"),
+            fingerprint: fp,
+            scope: Scope::Permission,
+            single_use: true,
+            used: false,
+            created_at: 1_795_690_800_000,
+            expires_at: 1_795_692_600_000,
+            request,
+        };
+        let before = json!({"grantId": "grt_1", "approvalId": "apr_1", "permission": "p",
+            "fingerprint": crate::audit::hex(&fp), "scope": "permission", "singleUse": true,
+            "used": false, "createdAt": "2026-11-26T11:00:00.000Z",
+            "expiresAt": "2026-11-26T11:30:00.000Z", "request": held});
+        assert_eq!(grant_value(&g), before);
     }
 
     #[test]
