@@ -10,7 +10,7 @@ use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
 use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
 use crate::error::{ApiError, BehalfError};
-use crate::evaluate::{evaluate, Outcome};
+use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
 use crate::policy::Effect;
 use crate::policy::{Policy, PolicyError};
@@ -316,7 +316,7 @@ impl Engine {
             let r = &r;
             evaluate(
                 &self.policy,
-                &mut self.state,
+                &self.state,
                 r,
                 now,
                 &mut self.scratch,
@@ -337,7 +337,20 @@ impl Engine {
         let mut reason = outcome.reason;
         let mut problem = None;
         let mut approval_id = outcome.approval_id;
-        if reason == Reason::RequiresApproval && !self.stateless {
+        // Evaluation only read the state; its changes are applied here, in order.
+        for change in &outcome.changes {
+            match change {
+                Change::Charge { permission, amount } => {
+                    if let Some(p) = passport.and_then(|p| p.permissions.get(*permission)) {
+                        self.state.charge(p, *amount, now);
+                    }
+                }
+                Change::UseGrant { grant } => self.state.spend_grant(grant),
+                Change::Hold => {}
+            }
+        }
+        let hold = outcome.changes.contains(&Change::Hold);
+        if hold && !self.stateless {
             if let (Some(passport), Some(p), Some(fp)) = (passport, permission, outcome.fingerprint)
             {
                 let held = HeldRequest {
@@ -607,6 +620,42 @@ pub fn verify_once(policy: &Value, request: &Value, now: Millis) -> Result<Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluation_reads_the_state_and_returns_what_the_decision_changes() {
+        let policy = serde_json::json!({"version": 1, "passports": [{"id": "pp", "agent": "ag",
+            "permissions": [
+                {"id": "buy", "action": "buy", "limits": {"budget": {"amount": 5, "per": "1d"}}},
+                {"id": "ship", "action": "ship", "effect": "require_approval"}]}]});
+        let Ok(policy) = Policy::from_value(&policy) else {
+            unreachable!("the policy is valid")
+        };
+        let state = State::default();
+        let changes = |request: serde_json::Value| {
+            let Ok(r) = request::parse(&request) else {
+                unreachable!("the request is valid")
+            };
+            let out = evaluate(&policy, &state, &r, 0, &mut Vec::new(), &mut || [0; 32]);
+            (out.reason, out.changes)
+        };
+        let buy = serde_json::json!({"agentId": "ag", "action": "buy", "params": {"amount": 2}});
+        let (reason, got) = changes(buy);
+        assert_eq!(reason, Reason::Allowed);
+        assert!(matches!(
+            got.as_slice(),
+            [Change::Charge {
+                permission: 0,
+                amount: Some(_)
+            }]
+        ));
+        let (reason, got) = changes(serde_json::json!({"agentId": "ag", "action": "ship"}));
+        assert_eq!(
+            (reason, got),
+            (Reason::RequiresApproval, vec![Change::Hold])
+        );
+        let (reason, got) = changes(serde_json::json!({"agentId": "ag", "action": "fly"}));
+        assert_eq!((reason, got), (Reason::NoPermission, vec![]));
+    }
 
     #[test]
     fn an_internal_error_is_denied_and_audited_as_such() {

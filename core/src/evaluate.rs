@@ -1,5 +1,7 @@
 //! The evaluation order, top to bottom, as in DESIGN.md's reason table: the first rule that
 //! applies decides. Restrictive wins: block over approval over allow, whatever the file order.
+//! Evaluation only reads the state; what the decision changes comes back as [`Change`]s, which
+//! the engine applies (and a store writes) after it.
 
 use serde_json::Value;
 
@@ -9,6 +11,20 @@ use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
 use crate::request::{lookup, Request};
 use crate::state::{Fingerprint, LimitCheck, Room, State};
 use crate::time::Millis;
+
+/// What a decision changes (its effects), applied after evaluation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Charge the decision to a permission's budget and rate (index into the passport).
+    Charge {
+        permission: usize,
+        amount: Option<Decimal>,
+    },
+    /// The grant that covered the request is used (and spent, if single-use).
+    UseGrant { grant: String },
+    /// Open the pending approval of this request under the matched permission, or reuse it.
+    Hold,
+}
 
 /// What evaluation concluded, before ids and the packet are made.
 #[derive(Debug)]
@@ -24,6 +40,8 @@ pub struct Outcome {
     /// The grant used (`approved`): id and end.
     pub grant: Option<(String, Millis)>,
     pub trace: Vec<TraceStep>,
+    /// What the decision changes, in order.
+    pub changes: Vec<Change>,
 }
 
 impl Outcome {
@@ -36,6 +54,7 @@ impl Outcome {
             approval_id: None,
             grant: None,
             trace,
+            changes: Vec::new(),
         }
     }
 }
@@ -57,7 +76,7 @@ fn step(
 /// Decides a valid request. `candidates` is scratch space reused across calls.
 pub fn evaluate(
     policy: &Policy,
-    state: &mut State,
+    state: &State,
     request: &Request,
     now: Millis,
     candidates: &mut Vec<u32>,
@@ -196,17 +215,23 @@ pub fn evaluate(
             let Some(p) = passport.permissions.get(at) else {
                 continue;
             };
-            if let Some(grant) = state.use_grant(&fp, p, now) {
+            if let Some(grant) = state.covering_grant(&fp, p, now) {
                 trace.push(step(
                     "approval",
                     Some(p),
                     "granted",
                     "an active grant covers this request",
                 ));
-                if p.effect == Effect::Allow {
-                    state.charge(p, request.amount, now);
-                }
                 let mut o = decided(Reason::Approved, passport_at, at, trace);
+                o.changes.push(Change::UseGrant {
+                    grant: grant.0.clone(),
+                });
+                if p.effect == Effect::Allow {
+                    o.changes.push(Change::Charge {
+                        permission: at,
+                        amount: request.amount,
+                    });
+                }
                 o.grant = Some(grant);
                 o.fingerprint = Some(fp);
                 return o;
@@ -229,16 +254,19 @@ pub fn evaluate(
             "no grant covers this request; a person must approve",
         ));
         let mut o = decided(Reason::RequiresApproval, passport_at, first, trace);
+        o.changes.push(Change::Hold);
         o.fingerprint = Some(fp);
         return o;
     }
 
     // 7. allowed, and charged in the same step
     if let Some(at) = allowed {
-        if let Some(p) = passport.permissions.get(at) {
-            state.charge(p, request.amount, now);
-        }
-        return decided(Reason::Allowed, passport_at, at, trace);
+        let mut o = decided(Reason::Allowed, passport_at, at, trace);
+        o.changes.push(Change::Charge {
+            permission: at,
+            amount: request.amount,
+        });
+        return o;
     }
 
     // 8. limit_exceeded
@@ -265,6 +293,7 @@ fn decided(reason: Reason, passport: usize, at: usize, trace: Vec<TraceStep>) ->
         approval_id: None,
         grant: None,
         trace,
+        changes: Vec::new(),
     }
 }
 

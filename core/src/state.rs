@@ -504,12 +504,7 @@ impl State {
 
     // --- limits -------------------------------------------------------------------------
 
-    pub fn check_limits(
-        &mut self,
-        p: &Permission,
-        amount: Option<Decimal>,
-        now: Millis,
-    ) -> LimitCheck {
+    pub fn check_limits(&self, p: &Permission, amount: Option<Decimal>, now: Millis) -> LimitCheck {
         let Some(limits) = &p.limits else {
             return LimitCheck::Holds;
         };
@@ -523,7 +518,7 @@ impl State {
         if limits.budget.is_none() && limits.rate.is_none() {
             return LimitCheck::Holds;
         }
-        let Some(usage) = self.usage.get_mut(&p.id) else {
+        let Some(usage) = self.usage.get(&p.id) else {
             // Nothing charged: a budget holds if this one amount fits, a rate always.
             return match limits.budget {
                 Some((budget, _)) if amount > budget => {
@@ -532,7 +527,6 @@ impl State {
                 _ => LimitCheck::Holds,
             };
         };
-        usage.prune(now, limits.window());
         if let Some((budget, per)) = limits.budget {
             let (spent, _) = usage.spent(now, per);
             match spent.checked_add(amount) {
@@ -584,9 +578,9 @@ impl State {
             .map(|a| a.id.clone())
     }
 
-    /// The grant covering this request under `p`, spent if single-use: (id, expiresAt).
-    pub fn use_grant(
-        &mut self,
+    /// The grant covering this request under `p`: (id, expiresAt). Reads only.
+    pub fn covering_grant(
+        &self,
         fp: &Fingerprint,
         p: &Permission,
         now: Millis,
@@ -606,17 +600,21 @@ impl State {
             (None, Some(b)) => b,
             (None, None) => return None,
         };
-        let (id, end, spent) = (grant.id.clone(), grant.expires_at, grant.single_use);
-        self.touched(|j| j.grants.push(id.clone()));
-        if let Some(g) = self.grants.get_mut(&id) {
-            g.used = true;
+        Some((grant.id.clone(), grant.expires_at))
+    }
+
+    /// Marks a grant used; a single-use grant is spent and leaves the state at once.
+    pub fn spend_grant(&mut self, id: &str) {
+        let Some(g) = self.grants.get_mut(id) else {
+            return;
+        };
+        g.used = true;
+        let (end, single_use) = (g.expires_at, g.single_use);
+        self.touched(|j| j.grants.push(id.to_string()));
+        if single_use {
+            self.drop_grant(id);
+            self.grant_expiry.remove(&(end, id.to_string()));
         }
-        if spent {
-            // A spent single-use grant covers nothing more: it leaves the state at once.
-            self.drop_grant(&id);
-            self.grant_expiry.remove(&(end, id.clone()));
-        }
-        Some((id, end))
     }
 
     /// Whether a request held under `p` reuses its pending approval, may open one, or finds
