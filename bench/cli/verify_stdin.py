@@ -10,6 +10,12 @@ decisions as it goes, and the ratio of the last block to the first (DESIGN: with
     python3 bench/cli/verify_stdin.py target/release/behalf              # the full run
     python3 bench/cli/verify_stdin.py target/release/behalf --decisions 20000
     python3 bench/cli/verify_stdin.py BIN --smoke                        # one block, for tests
+    python3 bench/cli/verify_stdin.py BIN --dir /tmp/big                 # keep the state, then:
+    python3 bench/cli/verify_stdin.py BIN --dir /tmp/big --start 1000000 --decisions 5000
+    python3 bench/cli/verify_stdin.py BIN --decisions 5000               # the same on empty state
+
+The last two, run one right after the other, compare a full database with an empty one on the
+same machine at the same moment, which a shared machine's noise does not skew as much.
 """
 import argparse, json, os, subprocess, sys, tempfile, threading, time
 
@@ -31,10 +37,11 @@ def policy():
 
 
 def request(n):
-    agent = f"agent_{n % AGENTS:03}"
     if n % 10 == 0:
+        # Held requests go round all the agents, so each passport fills up to its cap.
+        agent = f"agent_{n // 10 % AGENTS:03}"
         return {"agentId": agent, "action": "deploy", "params": {"n": n}}
-    return {"agentId": agent, "action": "purchase", "params": {"amount": 1}}
+    return {"agentId": f"agent_{n % AGENTS:03}", "action": "purchase", "params": {"amount": 1}}
 
 
 def main():
@@ -43,11 +50,16 @@ def main():
     ap.add_argument("--decisions", type=int, default=1_000_000)
     ap.add_argument("--block", type=int, default=1000)
     ap.add_argument("--smoke", action="store_true", help="one block: checks the benchmark runs")
+    ap.add_argument("--dir", help="keep the project (and its state) here; run again with --start "
+                    "to go on where a run stopped")
+    ap.add_argument("--start", type=int, default=0, help="number of the first request")
     a = ap.parse_args()
     if a.smoke:
         a.decisions = a.block = 200
     binary = os.path.abspath(a.binary)
-    with tempfile.TemporaryDirectory(prefix="behalf-bench-") as d:
+    with tempfile.TemporaryDirectory(prefix="behalf-bench-") as tmp:
+        d = a.dir or tmp
+        os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "behalf.json"), "w") as f:
             json.dump(policy(), f)
         env = dict(os.environ, BEHALF_NOW="2026-11-26T11:00:00Z")
@@ -55,7 +67,7 @@ def main():
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1 << 16)
 
         def feed():
-            for n in range(a.decisions):
+            for n in range(a.start, a.start + a.decisions):
                 p.stdin.write((json.dumps(request(n)) + "\n").encode())
             p.stdin.close()
 
@@ -69,7 +81,7 @@ def main():
                 now = time.perf_counter()
                 blocks.append(now - start)
                 start = now
-                print(f"{count:>9} decisions  {count // 10:>7} held  "
+                print(f"{a.start + count:>9} decisions  {(a.start + count) // 10:>7} held  "
                       f"{blocks[-1] * 1000 / a.block:8.3f} ms/decision", flush=True)
         if p.wait() != 0 or count != a.decisions:
             sys.exit(f"behalf exited {p.returncode} after {count} of {a.decisions} decisions")
@@ -78,6 +90,12 @@ def main():
             ratio = blocks[-1] / blocks[0]
             print(f"first block {blocks[0] * 1000 / a.block:.3f} ms/decision, last "
                   f"{blocks[-1] * 1000 / a.block:.3f} ms/decision: last/first = {ratio:.2f}")
+            # One block is at the mercy of a noisy machine: the medians of ten say more.
+            k = min(10, len(blocks))
+            med = lambda xs: sorted(xs)[len(xs) // 2] * 1000 / a.block
+            head, tail = med(blocks[:k]), med(blocks[-k:])
+            print(f"median of the first {k} blocks {head:.3f} ms/decision, of the last {k} "
+                  f"{tail:.3f}: last/first = {tail / head:.2f}")
 
 
 if __name__ == "__main__":
