@@ -20,3 +20,5 @@ step "tsc --noEmit on the typed example"
 npx tsc --noEmit -p examples
 step "node --test"
 node --test --test-concurrency=1 test/
+step "benchmark smoke: bench/state.mjs (2,000 calls; the full run is 1,000,000)"
+CALLS=2000 node bench/state.mjs

@@ -42,3 +42,6 @@ case "$status" in
   5) echo "test-py: pytest collected no tests" >&2; exit 1 ;;
   *) echo "test-py: pytest failed (exit $status)" >&2; exit "$status" ;;
 esac
+
+step "benchmark smoke: bench/state.py (2,000 calls; the full run is 1,000,000)"
+CALLS=2000 python "$ROOT/bindings-py/bench/state.py"

@@ -514,6 +514,11 @@ class Behalf {
     return JSON.parse(this.#call((e) => e.grants(now)));
   }
 
+  usage(options) {
+    const now = strictNow(options, this.#clock);
+    return JSON.parse(this.#call((e) => e.usage(now)));
+  }
+
   auditLog() {
     return JSON.parse(this.#call((e) => e.audit_log()));
   }

@@ -148,6 +148,10 @@ impl WasmEngine {
         to_json_text(&self.engine.grants(millis(now)))
     }
 
+    pub fn usage(&self, now: f64) -> String {
+        to_json_text(&self.engine.usage(millis(now)))
+    }
+
     pub fn audit_log(&mut self) -> String {
         to_json_text(&self.engine.audit_log_value())
     }

@@ -171,6 +171,16 @@ test("numbers are read by their shortest decimal form", () => {
   assert.equal(b.verify({ agentId: "a", action: "purchase", params: { amount: 2 ** 53 - 1 } }).reason, "limit_exceeded");
 });
 
+test("usage() reports budget and rate use as the next decision counts it", () => {
+  const p = { version: 1, passports: [{ id: "p", agent: "a", permissions: [{ id: "buy", action: "purchase",
+    limits: { budget: { amount: 100, per: "1h" }, rate: { count: 5, per: 60 } } }] }] };
+  const b = new Behalf(p, { clock: fixedClock });
+  for (const amount of [30, 12.5]) assert.equal(b.verify({ agentId: "a", action: "purchase", params: { amount } }).reason, "allowed");
+  assert.deepEqual(b.usage(), [{ permission: "buy", passportId: "p",
+    budget: { amount: 100, per: 3_600_000, spent: 42.5 }, rate: { count: 5, per: 60_000, used: 2 } }]);
+  assert.equal(b.usage({ now: NOW_MS + 60_000 })[0].rate.used, 0, "the rate window has passed");
+});
+
 test("time: RFC 3339 strings, epoch milliseconds, Dates and the clock", () => {
   let t = NOW_MS;
   const b = new Behalf(policy, { clock: () => t });

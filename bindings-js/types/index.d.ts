@@ -44,6 +44,8 @@ export interface ApprovalSettings {
   pendingTtl?: Duration;
   scope?: "request" | "permission";
   singleUse?: boolean;
+  /** Most pending approvals of this permission at once: 1 to 1000 (default 1000). */
+  maxPending?: number;
 }
 
 export interface Permission {
@@ -121,6 +123,7 @@ export type DeniedReason =
   | "passport_expired"
   | "blocked"
   | "approval_denied"
+  | "approval_limit_reached"
   | "limit_exceeded"
   | "permission_expired"
   | "no_permission"
@@ -279,6 +282,14 @@ export interface ApproveOptions extends AtOptions {
   ttl?: Duration;
 }
 
+/** One limited permission's use now (`per` in milliseconds). */
+export interface PermissionUsage {
+  permission: string;
+  passportId: string;
+  budget: { amount: number; per: number; spent: number } | null;
+  rate: { count: number; per: number; used: number } | null;
+}
+
 export class Behalf {
   /** Compiles the policy once. Throws `PolicyError` listing every problem of a bad policy. */
   constructor(policy: Policy | string, options?: BehalfOptions);
@@ -290,6 +301,8 @@ export class Behalf {
   deny(approvalId: string, options?: AtOptions): Approval;
   pendingApprovals(options?: AtOptions): Approval[];
   grants(options?: AtOptions): Grant[];
+  /** Budget and rate use of every limited permission, as the next decision counts it. */
+  usage(options?: AtOptions): PermissionUsage[];
   /** The in-memory window of the audit chain, oldest first. */
   auditLog(): AuditRecord[];
   exportState(): EngineState;

@@ -573,6 +573,17 @@ impl PyEngine {
         to_py(py, &self.call(py, |e| e.grants(now))?)
     }
 
+    /// Budget and rate use of every limited permission, as the next decision counts it.
+    #[pyo3(signature = (*, now=None))]
+    fn usage<'py>(
+        &self,
+        py: Python<'py>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = self.now(py, now)?;
+        to_py(py, &self.call(py, |e| e.usage(now))?)
+    }
+
     /// The in-memory window of the audit chain, oldest first, hashed and chained.
     fn audit_log<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.call_detached(py, Engine::audit_log_value)?)

@@ -202,6 +202,18 @@ def test_export_and_restore_carry_budgets_and_grants(seed: Dict[str, Any]) -> No
     assert raised.value.code == "bad_state"
 
 
+def test_usage_reports_budget_and_rate_use_as_the_next_decision_counts_it() -> None:
+    b = behalf.Behalf({"version": 1, "passports": [{"id": "p", "agent": "a", "permissions": [
+        {"id": "buy", "action": "purchase",
+         "limits": {"budget": {"amount": 100, "per": "1h"}, "rate": {"count": 5, "per": 60}}}]}]})
+    for amount in (30, 12.5):
+        assert b.verify({"agentId": "a", "action": "purchase", "params": {"amount": amount}}, now=NOW).allowed
+    assert b.usage(now=NOW) == [{"permission": "buy", "passportId": "p",
+                                 "budget": {"amount": 100, "per": 3_600_000, "spent": 42.5},
+                                 "rate": {"count": 5, "per": 60_000, "used": 2}}]
+    assert b.usage(now="2026-11-26T11:01:00.000Z")[0]["rate"]["used"] == 0
+
+
 def test_the_one_shot_verify_is_stateless(seed: Dict[str, Any]) -> None:
     d = behalf.verify(seed, PRODUCTION, now=NOW)
     assert d.decision == "approval_required" and d.approval_id is None

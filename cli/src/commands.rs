@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{exit, CliError, Result};
 use crate::project::{self, Loaded, Project};
+use crate::store;
 use crate::{render, Globals};
 
 // --- init ------------------------------------------------------------------------------------
@@ -91,23 +92,8 @@ pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
-/// Writes a file through a temporary sibling and a rename, so readers never see half of it.
-pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "behalf.json".into());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let fail =
-        |e: std::io::Error| CliError::config(format!("cannot write {}: {e}", path.display()));
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    Ok(())
-}
+// Moved to project.rs (webhooks.rs used it: the module cycle through commands is gone).
+pub use crate::project::write_atomically;
 
 // --- check -----------------------------------------------------------------------------------
 
@@ -289,7 +275,7 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
     };
     let now = project::now()?;
     let mut store = project.store()?;
-    let decision = store.session(&loaded.policy, |e| e.verify(&request, now))?;
+    let decision = store.verify(&loaded.policy, now, store::Input::Value(&request))?;
     let packet = decision.to_value();
     if a.json {
         println!("{}", decision.to_json());
@@ -356,7 +342,7 @@ fn why_not(loaded: &Loaded, request: &Value, packet: &Value, now: i64) -> Vec<St
                     m.insert("vendor".into(), json!(v));
                 }
                 let mut engine =
-                    behalf_core::Engine::new(loaded.policy.clone(), Default::default());
+                    behalf_core::Engine::from_shared(loaded.policy.clone(), Default::default());
                 engine.verify(&with, now).reason != behalf_core::Reason::NoPermission
             })
             .collect();
@@ -378,17 +364,43 @@ pub fn exit_for(packet: &Value) -> u8 {
     }
 }
 
+/// One packet per input line, in order. A line that is not UTF-8 or not JSON gets its own
+/// `invalid_request` packet (recorded like any decision); a database that stays locked past
+/// the wait denies that one line (`internal_error`, not recorded, as its message says) and the
+/// stream goes on.
 fn verify_stream(project: &Project, loaded: &Loaded) -> Result<u8> {
     let mut store = project.store()?;
     let stdin = std::io::stdin();
+    let mut input = stdin.lock();
     let mut out = std::io::stdout().lock();
-    for line in stdin.lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+    let mut ids = behalf_core::ids::IdSource::default();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let now = project::now()?;
-        let decision = store.session(&loaded.policy, |e| e.verify_json(&line, now))?;
+        let request = match std::str::from_utf8(text) {
+            Ok(t) => store::Input::Json(t),
+            Err(_) => store::Input::Unreadable("the line is not valid UTF-8"),
+        };
+        let decision = match store.verify(&loaded.policy, now, request) {
+            Ok(d) => d,
+            Err(e) => {
+                let id = ids.make("req_").unwrap_or_else(|_| "req_unrecorded".into());
+                behalf_core::Decision::fault(
+                    format!("{}; this request was not decided or recorded", e.message),
+                    id,
+                    now,
+                )
+            }
+        };
         writeln!(out, "{}", decision.to_json())?;
         out.flush()?;
     }
@@ -486,7 +498,7 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
     let mut store = project.store()?;
     match c {
         ApprovalsCommand::List { grants, json } => {
-            let (pending, active) = store.read(&loaded.policy, |e| {
+            let (pending, active) = store.read(&loaded.policy, now, |e| {
                 (e.pending_approvals(now), e.grants(now))
             })?;
             if json {
@@ -541,8 +553,7 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
                 Ok(n) => json!(n),
                 Err(_) => json!(t),
             });
-            let result =
-                store.session(&loaded.policy, |e| e.approve(&id, ttl_value.as_ref(), now))?;
+            let result = store.approve(&loaded.policy, now, &id, ttl_value.as_ref())?;
             match result {
                 Ok(grant) => {
                     if json {
@@ -571,7 +582,7 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
             }
         }
         ApprovalsCommand::Deny { id, json } => {
-            let result = store.session(&loaded.policy, |e| e.deny(&id, now))?;
+            let result = store.deny(&loaded.policy, now, &id)?;
             match result {
                 Ok(approval) => {
                     if json {
@@ -875,7 +886,8 @@ fn run_simple(
             .and_then(behalf_core::time::parse_rfc3339)
             .unwrap_or(default_now);
         let mut failures = Vec::new();
-        let mut engine = behalf_core::Engine::new(loaded.policy.clone(), Default::default());
+        let mut engine =
+            behalf_core::Engine::from_shared(loaded.policy.clone(), Default::default());
         let request = t.get("request").cloned().unwrap_or(Value::Null);
         let packet = engine.verify(&request, now).to_value();
         let expect = match t.get("expect") {

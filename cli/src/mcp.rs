@@ -236,7 +236,7 @@ fn tool_error(id: &Value, text: String, packet: Option<&Value>) -> Value {
 fn decide(project: &Project, store: &mut Store, request: &Value) -> Result<Value> {
     let loaded = project.load()?;
     let now = project::now()?;
-    let decision = store.session(&loaded.policy, |e| e.verify(request, now))?;
+    let decision = store.verify(&loaded.policy, now, crate::store::Input::Value(request))?;
     Ok(decision.to_value())
 }
 
@@ -435,7 +435,7 @@ fn approval_status(project: &Project, store: &mut Store, id: &Value, args: &Valu
     };
     let found = project.load().and_then(|loaded| {
         let now = project::now()?;
-        store.read(&loaded.policy, |e| {
+        store.read(&loaded.policy, now, |e| {
             let state = e.export_state();
             let approvals = state
                 .pointer("/state/approvals")

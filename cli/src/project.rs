@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use behalf_core::time::{parse_rfc3339, Millis};
 use behalf_core::{Policy, PolicyError};
@@ -118,7 +119,8 @@ fn find_upwards() -> Result<PathBuf> {
 pub struct Loaded {
     pub text: String,
     pub value: Value,
-    pub policy: Policy,
+    /// Compiled once and shared by every engine made from it.
+    pub policy: Arc<Policy>,
 }
 
 impl Loaded {
@@ -140,7 +142,7 @@ impl Loaded {
             Ok(policy) => Ok(Loaded {
                 text,
                 value,
-                policy,
+                policy: Arc::new(policy),
             }),
             Err(e) => Err(policy_error(file, &text, &e)),
         }
@@ -278,6 +280,25 @@ pub fn locate_lines(text: &str) -> HashMap<String, usize> {
         i += 1;
     }
     out
+}
+
+/// Writes a file whole or not at all (a temporary file renamed over it): the policy file is
+/// never left half-written.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "behalf.json".into());
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let fail =
+        |e: std::io::Error| CliError::config(format!("cannot write {}: {e}", path.display()));
+    std::fs::write(&tmp, text).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)?;
+    Ok(())
 }
 
 #[cfg(test)]

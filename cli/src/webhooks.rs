@@ -12,14 +12,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use behalf_core::policy::WebhookEndpoint;
-use behalf_core::AuditRecord;
 use clap::{Args, Subcommand};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde_json::{json, Value};
 
-use crate::commands::write_atomically;
 use crate::error::{exit, CliError, Result};
 use crate::ojson::OValue;
+use crate::project::write_atomically;
 use crate::project::{Loaded, Project};
 use crate::store::Store;
 use crate::Globals;
@@ -180,35 +179,6 @@ fn wall_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Queues `record`'s event for every endpoint that wants it. Runs inside the transaction that
-/// appends the record, after its hash is set.
-pub fn enqueue(
-    tx: &Transaction<'_>,
-    record: &AuditRecord,
-    webhooks: &[WebhookEndpoint],
-) -> Result<()> {
-    if webhooks.is_empty() {
-        return Ok(());
-    }
-    let event_type = record.event_type();
-    let wanted: Vec<&WebhookEndpoint> = webhooks.iter().filter(|w| w.wants(&event_type)).collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let msg_id = behalf_core::webhook::message_id(record);
-    let body = behalf_core::webhook::event_payload(record).to_string();
-    let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
-    let now = wall_ms();
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO webhook_outbox (msg_id, endpoint, seq, event_type, body, next_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (endpoint, msg_id) DO NOTHING",
-    )?;
-    for w in wanted {
-        stmt.execute(params![msg_id, w.id, seq, event_type, body, now])?;
-    }
-    Ok(())
-}
-
 struct Tuning {
     timeout: Duration,
     backoff_ms: i64,
@@ -356,7 +326,7 @@ impl Deliverer {
     fn endpoints(&mut self) -> Result<HashMap<String, (WebhookEndpoint, Vec<String>)>> {
         let loaded = self.project.load()?;
         let mut out = HashMap::new();
-        for w in loaded.policy.webhooks {
+        for w in loaded.policy.webhooks.iter().cloned() {
             let secret = std::env::var(&w.secret_env).ok().filter(|s| !s.is_empty());
             let Some(secret) = secret else {
                 self.warn_once(

@@ -101,29 +101,27 @@ fn a_corrupt_database_is_a_clear_error_and_nothing_is_decided() {
 }
 
 #[test]
-fn a_corrupt_state_row_is_a_clear_error() {
+fn a_damaged_approval_row_is_a_clear_error() {
     let p = Project::init("corrupt-state");
-    assert_eq!(p.verify(STAGING).0, 0);
+    assert_eq!(p.verify(PROD).0, 2);
     let db = Connection::open(p.db()).unwrap();
-    db.execute("UPDATE state SET json = '{\"approvals\": 7}'", [])
+    db.execute("UPDATE approvals SET record = '{\"approvalId\": 7'", [])
         .unwrap();
     drop(db);
-    let out = p.run(&[
-        "verify",
-        "--json",
-        "--action",
-        "deploy",
-        "--vendor",
-        "vercel.com",
-        "--param",
-        "env=staging",
-    ]);
+    let mut args = vec!["verify", "--json"];
+    args.extend_from_slice(PROD);
+    let out = p.run(&args);
     assert_eq!(out.status.code(), Some(74), "{}", text(&out));
     assert!(stdout(&out).is_empty());
     assert!(
         stderr(&out).contains("state cannot be restored"),
         "{}",
         text(&out)
+    );
+    assert_eq!(
+        p.verify(STAGING).0,
+        0,
+        "a decision that reads no damaged row is unaffected"
     );
 }
 

@@ -312,6 +312,15 @@ impl AuditLog {
         self.records.drain(..).collect()
     }
 
+    /// Removes every record, leaving those not yet chained unchained (a store chains them to
+    /// its own head). The log's next `seq` restarts from 1: a store assigns its own.
+    pub fn take_unchained(&mut self) -> Vec<AuditRecord> {
+        self.chained = 0;
+        self.next_seq = 1;
+        self.last_hash = GENESIS.to_string();
+        self.records.drain(..).collect()
+    }
+
     /// Chains every record not yet chained; returns how many were chained now.
     pub fn chain_pending(&mut self) -> usize {
         let start = self.chained;

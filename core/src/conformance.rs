@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::audit::verify_chain;
+use crate::decision::Decision;
 use crate::engine::{verify_once, Engine, EngineOptions};
+use crate::error::ApiError;
 use crate::time::{parse_duration, parse_rfc3339, Millis};
 use crate::webhook;
 
@@ -72,8 +74,92 @@ fn duration_or_millis(v: &Value) -> Option<Millis> {
     }
 }
 
-/// Runs every case of one file.
+/// What a runner drives: the stateful engine itself, or an engine over a store.
+pub trait Subject {
+    fn verify(&mut self, request: &Value, now: Millis) -> Decision;
+    fn verify_json(&mut self, text: &str, now: Millis) -> Decision;
+    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError>;
+    fn deny(&mut self, id: &str, now: Millis) -> Result<Value, ApiError>;
+    /// Export the state and continue on a fresh subject restored from it (for a durable
+    /// store: reopen it).
+    fn export_restore(&mut self) -> Result<(), String>;
+    fn pending_approvals(&mut self, now: Millis) -> usize;
+    fn grants(&mut self, now: Millis) -> usize;
+    /// The audit records the subject keeps, oldest first, as JSON.
+    fn audit_log(&mut self) -> Vec<Value>;
+}
+
+/// Makes a fresh subject for a case's policy and options.
+pub type MakeSubject<'a> =
+    dyn FnMut(&Value, &EngineOptions) -> Result<Box<dyn Subject>, String> + 'a;
+
+/// The engine as a subject.
+pub struct EngineSubject {
+    engine: Engine,
+    policy: Value,
+    options: EngineOptions,
+}
+
+impl EngineSubject {
+    pub fn make(policy: &Value, options: &EngineOptions) -> Result<Box<dyn Subject>, String> {
+        let engine = Engine::from_value(policy, options.clone()).map_err(|e| e.to_string())?;
+        Ok(Box::new(EngineSubject {
+            engine,
+            policy: policy.clone(),
+            options: options.clone(),
+        }))
+    }
+}
+
+impl Subject for EngineSubject {
+    fn verify(&mut self, request: &Value, now: Millis) -> Decision {
+        self.engine.verify(request, now)
+    }
+    fn verify_json(&mut self, text: &str, now: Millis) -> Decision {
+        self.engine.verify_json(text, now)
+    }
+    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError> {
+        self.engine.approve(id, ttl, now)
+    }
+    fn deny(&mut self, id: &str, now: Millis) -> Result<Value, ApiError> {
+        self.engine.deny(id, now)
+    }
+    fn export_restore(&mut self) -> Result<(), String> {
+        let text = self.engine.export_state().to_string();
+        let reparsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let mut fresh = Engine::from_value(&self.policy, self.options.clone())
+            .map_err(|e| format!("rebuilding the engine failed: {e}"))?;
+        fresh
+            .restore(&reparsed)
+            .map_err(|e| format!("restore failed: {e}"))?;
+        self.engine = fresh;
+        Ok(())
+    }
+    fn pending_approvals(&mut self, now: Millis) -> usize {
+        self.engine
+            .pending_approvals(now)
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+    fn grants(&mut self, now: Millis) -> usize {
+        self.engine.grants(now).as_array().map_or(0, Vec::len)
+    }
+    fn audit_log(&mut self) -> Vec<Value> {
+        self.engine
+            .audit_log_value()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Runs every case of one file through the engine.
 pub fn run_file(file: &Value) -> FileReport {
+    run_file_with(file, &mut EngineSubject::make)
+}
+
+/// Runs every case of one file through subjects `make` builds (a store's shared suite).
+pub fn run_file_with(file: &Value, make: &mut MakeSubject<'_>) -> FileReport {
     let policies = file
         .get("policies")
         .and_then(Value::as_object)
@@ -85,11 +171,11 @@ pub fn run_file(file: &Value) -> FileReport {
         .cloned()
         .unwrap_or_default();
     FileReport {
-        cases: cases.iter().map(|c| run_case(c, &policies)).collect(),
+        cases: cases.iter().map(|c| run_case(c, &policies, make)).collect(),
     }
 }
 
-fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
+fn run_case(case: &Value, policies: &Map<String, Value>, make: &mut MakeSubject<'_>) -> CaseReport {
     let name = case
         .get("name")
         .and_then(Value::as_str)
@@ -152,7 +238,7 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
     let options = EngineOptions {
         audit_capacity: capacity,
     };
-    let mut engine = match Engine::from_value(&policy, options.clone()) {
+    let mut engine = match make(&policy, &options) {
         Ok(e) => e,
         Err(e) => {
             report
@@ -236,24 +322,11 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 );
             }
         } else if step.get("exportRestore").is_some() {
-            let exported = engine.export_state();
-            let text = exported.to_string();
-            let reparsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            match Engine::from_value(&policy, options.clone()) {
-                Ok(mut fresh) => match fresh.restore(&reparsed) {
-                    Ok(()) => engine = fresh,
-                    Err(e) => fail(&mut report.failures, format!("restore failed: {e}")),
-                },
-                Err(e) => fail(
-                    &mut report.failures,
-                    format!("rebuilding the engine failed: {e}"),
-                ),
+            if let Err(e) = engine.export_restore() {
+                fail(&mut report.failures, e);
             }
         } else if let Some(n) = step.get("pendingApprovals") {
-            let got = engine
-                .pending_approvals(step_now)
-                .as_array()
-                .map_or(0, Vec::len);
+            let got = engine.pending_approvals(step_now);
             if Some(got as u64) != n.as_u64() {
                 fail(
                     &mut report.failures,
@@ -261,7 +334,7 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 );
             }
         } else if let Some(n) = step.get("grants") {
-            let got = engine.grants(step_now).as_array().map_or(0, Vec::len);
+            let got = engine.grants(step_now);
             if Some(got as u64) != n.as_u64() {
                 fail(
                     &mut report.failures,
@@ -269,8 +342,7 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 );
             }
         } else if let Some(want) = step.get("auditVerify") {
-            let log = engine.audit_log_value();
-            let records = log.as_array().cloned().unwrap_or_default();
+            let records = engine.audit_log();
             let r = verify_chain(&records);
             if Some(r.ok) != want.get("ok").and_then(Value::as_bool) {
                 fail(
@@ -287,8 +359,7 @@ fn run_case(case: &Value, policies: &Map<String, Value>) -> CaseReport {
                 }
             }
         } else if let Some(t) = step.get("auditTamper") {
-            let log = engine.audit_log_value();
-            let mut records = log.as_array().cloned().unwrap_or_default();
+            let mut records = engine.audit_log();
             // The verifier knows where the chain starts and the head it must reach.
             let anchor = crate::audit::Anchor {
                 first_seq: records

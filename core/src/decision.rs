@@ -37,6 +37,7 @@ pub enum Reason {
     ApprovalDenied,
     Approved,
     RequiresApproval,
+    ApprovalLimitReached,
     Allowed,
     LimitExceeded,
     PermissionExpired,
@@ -45,7 +46,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::InvalidRequest,
         Reason::UnknownAgent,
         Reason::PassportExpired,
@@ -53,6 +54,7 @@ impl Reason {
         Reason::ApprovalDenied,
         Reason::Approved,
         Reason::RequiresApproval,
+        Reason::ApprovalLimitReached,
         Reason::Allowed,
         Reason::LimitExceeded,
         Reason::PermissionExpired,
@@ -77,6 +79,7 @@ impl Reason {
             Reason::ApprovalDenied => "approval_denied",
             Reason::Approved => "approved",
             Reason::RequiresApproval => "requires_approval",
+            Reason::ApprovalLimitReached => "approval_limit_reached",
             Reason::Allowed => "allowed",
             Reason::LimitExceeded => "limit_exceeded",
             Reason::PermissionExpired => "permission_expired",
@@ -225,6 +228,9 @@ impl Decision {
             Reason::ApprovalDenied => by("was denied by a person"),
             Reason::Approved => by("is allowed by an approved grant"),
             Reason::RequiresApproval => by("requires approval"),
+            Reason::ApprovalLimitReached => {
+                by("requires approval, but too many approvals are already pending")
+            }
             Reason::Allowed => by("is allowed"),
             Reason::LimitExceeded => by("exceeds a limit"),
             Reason::PermissionExpired => by("matches only an expired or not yet valid permission"),

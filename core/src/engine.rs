@@ -10,11 +10,14 @@ use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
 use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
 use crate::error::{ApiError, BehalfError};
-use crate::evaluate::{evaluate, Outcome};
+use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
+use crate::policy::Effect;
 use crate::policy::{Policy, PolicyError};
 use crate::request::{self, Rejection, Request};
-use crate::state::{approval_value, grant_value, Approval, Fingerprint, HeldRequest, State};
+use crate::state::{
+    approval_value, grant_value, Approval, Changes, Fingerprint, HeldRequest, RowKeys, Rows, State,
+};
 use crate::time::{parse_duration, Millis};
 
 /// Receives every audit record once, chained, before it can leave memory.
@@ -74,10 +77,31 @@ pub fn fingerprint(r: &Request) -> Fingerprint {
     Sha256::digest(text.as_bytes()).into()
 }
 
+/// A request read and checked, before any state is read: what a store needs to know which
+/// rows the decision will touch.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    read: Result<Request, Rejection>,
+    keys: Option<RowKeys>,
+}
+
+impl Prepared {
+    /// The rows the decision may read; `None` when it reads none (invalid request, unknown
+    /// agent, or no candidate permission with limits or approvals).
+    pub fn keys(&self) -> Option<&RowKeys> {
+        self.keys.as_ref()
+    }
+}
+
 impl Engine {
     pub fn new(policy: Policy, options: EngineOptions) -> Engine {
+        Engine::from_shared(Arc::new(policy), options)
+    }
+
+    /// An engine on a policy compiled once and shared (no copy of it is made).
+    pub fn from_shared(policy: Arc<Policy>, options: EngineOptions) -> Engine {
         Engine {
-            policy: Arc::new(policy),
+            policy,
             state: State::default(),
             audit: AuditLog::new(options.audit_capacity),
             ids: IdSource::default(),
@@ -100,13 +124,23 @@ impl Engine {
         &self.policy
     }
 
+    /// The compiled policy, shared.
+    pub fn shared_policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    #[cfg(test)]
+    pub(crate) fn state_for_tests(&self) -> &State {
+        &self.state
+    }
+
     pub fn set_audit_sink(&mut self, sink: Option<AuditSink>) {
         self.sink = sink;
     }
 
     /// Verifies a request given as a JSON value.
     pub fn verify(&mut self, request: &Value, now: Millis) -> Decision {
-        self.state.tick(now, &self.policy);
+        self.state.tick(now);
         match request::parse(request) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
@@ -115,11 +149,97 @@ impl Engine {
 
     /// Verifies a request the caller hands over (no copy of its params is made).
     pub fn verify_value(&mut self, request: Value, now: Millis) -> Decision {
-        self.state.tick(now, &self.policy);
+        self.state.tick(now);
         match request::parse_owned(request) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
         }
+    }
+
+    /// Reads and checks a request given as JSON text, and names the rows its decision reads.
+    pub fn prepare_json(&mut self, request: &str) -> Prepared {
+        let read = match crate::json::from_str(request) {
+            Ok(v) => request::parse_owned(v),
+            Err(e) => Err(Rejection::bare(format!("the request is {e}"))),
+        };
+        self.prepared(read)
+    }
+
+    /// `prepare_json` for a request given as a JSON value.
+    pub fn prepare(&mut self, request: &Value) -> Prepared {
+        let read = request::parse(request);
+        self.prepared(read)
+    }
+
+    /// An input that could not be read at all (not UTF-8): it will be `invalid_request`.
+    pub fn prepare_rejection(&mut self, message: &str) -> Prepared {
+        self.prepared(Err(Rejection::bare(message)))
+    }
+
+    fn prepared(&mut self, read: Result<Request, Rejection>) -> Prepared {
+        let keys = read.as_ref().ok().and_then(|r| self.row_keys(r));
+        Prepared { read, keys }
+    }
+
+    fn row_keys(&mut self, r: &Request) -> Option<RowKeys> {
+        let (_, passport) = self.policy.passport_for(&r.agent_id)?;
+        passport
+            .index
+            .candidates(&r.action, r.vendor.as_deref(), &mut self.scratch);
+        let mut usage = Vec::new();
+        let mut approval = Vec::new();
+        for &at in &self.scratch {
+            let Some(p) = passport.permissions.get(at as usize) else {
+                continue;
+            };
+            let limits = p.limits.as_ref();
+            if limits.is_some_and(|l| l.budget.is_some() || l.rate.is_some()) {
+                usage.push(p.id.clone());
+            }
+            if p.effect == Effect::RequireApproval
+                || limits.is_some_and(|l| l.over_limit_requires_approval)
+            {
+                approval.push(p.id.clone());
+            }
+        }
+        if usage.is_empty() && approval.is_empty() {
+            return None;
+        }
+        Some(RowKeys {
+            passport: passport.id.clone(),
+            usage,
+            approval,
+            fingerprint: fingerprint(r),
+        })
+    }
+
+    /// Decides a prepared request against the state the engine holds (for a store: the rows
+    /// it loaded for `prepared.keys()`).
+    pub fn decide_prepared(&mut self, prepared: Prepared, now: Millis) -> Decision {
+        self.state.tick(now);
+        match prepared.read {
+            Ok(r) => {
+                let fp = prepared.keys.map(|k| k.fingerprint);
+                self.decide_with(r, now, fp)
+            }
+            Err(rejection) => self.reject(rejection, now),
+        }
+    }
+
+    /// Replaces the state with rows a store loaded; changes are recorded from here on.
+    pub fn load_rows(&mut self, rows: Rows) {
+        self.state = State::from_rows(rows);
+    }
+
+    /// The rows changed since `load_rows`, for the store to write in the same transaction.
+    pub fn take_changes(&mut self) -> Changes {
+        self.state.take_changes()
+    }
+
+    /// Removes and returns the audit records in memory, unchained: for a store that chains
+    /// them to its own head (so each record is hashed once).
+    pub fn take_unchained_audit(&mut self) -> Vec<AuditRecord> {
+        self.audit.take_unchained()
     }
 
     /// Verifies a request given as JSON text; unreadable text, or an object that repeats a
@@ -184,15 +304,19 @@ impl Engine {
     }
 
     fn decide(&mut self, r: Request, now: Millis) -> Decision {
+        self.decide_with(r, now, None)
+    }
+
+    fn decide_with(&mut self, r: Request, now: Millis, known: Option<Fingerprint>) -> Decision {
         let outcome: Outcome = {
             let r = &r;
             evaluate(
                 &self.policy,
-                &mut self.state,
+                &self.state,
                 r,
                 now,
                 &mut self.scratch,
-                &mut || fingerprint(r),
+                &mut || known.unwrap_or_else(|| fingerprint(r)),
             )
         };
         let passport = outcome.passport.and_then(|i| self.policy.passports.get(i));
@@ -209,8 +333,22 @@ impl Engine {
         let mut reason = outcome.reason;
         let mut problem = None;
         let mut approval_id = outcome.approval_id;
-        if reason == Reason::RequiresApproval && !self.stateless {
-            if let (Some(p), Some(fp)) = (permission, outcome.fingerprint) {
+        // Evaluation only read the state; its changes are applied here, in order.
+        for change in &outcome.changes {
+            match change {
+                Change::Charge { permission, amount } => {
+                    if let Some(p) = passport.and_then(|p| p.permissions.get(*permission)) {
+                        self.state.charge(p, *amount, now);
+                    }
+                }
+                Change::UseGrant { grant } => self.state.spend_grant(grant),
+                Change::Hold => {}
+            }
+        }
+        let hold = outcome.changes.contains(&Change::Hold);
+        if hold && !self.stateless {
+            if let (Some(passport), Some(p), Some(fp)) = (passport, permission, outcome.fingerprint)
+            {
                 let held = HeldRequest {
                     agent_id: r.agent_id.to_string(),
                     action: r.action.to_string(),
@@ -218,7 +356,7 @@ impl Engine {
                     resource: r.resource.as_deref().map(str::to_string),
                     params: r.params.clone(),
                 };
-                match self.state.hold(fp, p, held, now, &mut self.ids) {
+                match self.state.hold(fp, passport, p, held, now, &mut self.ids) {
                     Ok(id) => approval_id = Some(id),
                     Err(e) => {
                         reason = Reason::InternalError;
@@ -322,6 +460,7 @@ impl Engine {
                 )
             })?),
         };
+        self.state.tick(now);
         let (approval, grant) =
             self.state
                 .approve(&self.policy, approval_id, ttl, now, &mut self.ids)?;
@@ -336,6 +475,7 @@ impl Engine {
 
     /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
     pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Value, ApiError> {
+        self.state.tick(now);
         let approval = self.state.deny(approval_id, now)?;
         self.append(approval_record("approval.denied", &approval, None, now));
         Ok(approval_value(&approval))
@@ -353,6 +493,39 @@ impl Engine {
                 .map(grant_value)
                 .collect(),
         )
+    }
+
+    /// Budget and rate use of every limited permission now, as the engine counts it for its
+    /// next decision (buckets included, so conservative in the same way): `[{permission,
+    /// passportId, budget: {amount, per, spent} | null, rate: {count, per, used} | null}]`,
+    /// `per` in milliseconds, in file order.
+    pub fn usage(&self, now: Millis) -> Value {
+        let number = |d: crate::number::Decimal| {
+            serde_json::from_str::<Value>(&d.to_string()).unwrap_or(Value::Null)
+        };
+        let mut out = Vec::new();
+        for passport in &self.policy.passports {
+            for p in &passport.permissions {
+                let Some(limits) = &p.limits else { continue };
+                if limits.budget.is_none() && limits.rate.is_none() {
+                    continue;
+                }
+                let usage = self.state.usage_of(&p.id);
+                let spent =
+                    |per| usage.map_or((crate::number::Decimal::ZERO, 0), |u| u.spent(now, per));
+                out.push(json!({
+                    "permission": &*p.id,
+                    "passportId": &*passport.id,
+                    "budget": limits.budget.map(|(amount, per)| json!({
+                        "amount": number(amount), "per": per, "spent": number(spent(per).0),
+                    })),
+                    "rate": limits.rate.map(|(count, per)| json!({
+                        "count": count, "per": per, "used": spent(per).1,
+                    })),
+                }));
+            }
+        }
+        Value::Array(out)
     }
 
     /// The in-memory window of the audit chain, oldest first.
@@ -443,6 +616,42 @@ pub fn verify_once(policy: &Value, request: &Value, now: Millis) -> Result<Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluation_reads_the_state_and_returns_what_the_decision_changes() {
+        let policy = serde_json::json!({"version": 1, "passports": [{"id": "pp", "agent": "ag",
+            "permissions": [
+                {"id": "buy", "action": "buy", "limits": {"budget": {"amount": 5, "per": "1d"}}},
+                {"id": "ship", "action": "ship", "effect": "require_approval"}]}]});
+        let Ok(policy) = Policy::from_value(&policy) else {
+            unreachable!("the policy is valid")
+        };
+        let state = State::default();
+        let changes = |request: serde_json::Value| {
+            let Ok(r) = request::parse(&request) else {
+                unreachable!("the request is valid")
+            };
+            let out = evaluate(&policy, &state, &r, 0, &mut Vec::new(), &mut || [0; 32]);
+            (out.reason, out.changes)
+        };
+        let buy = serde_json::json!({"agentId": "ag", "action": "buy", "params": {"amount": 2}});
+        let (reason, got) = changes(buy);
+        assert_eq!(reason, Reason::Allowed);
+        assert!(matches!(
+            got.as_slice(),
+            [Change::Charge {
+                permission: 0,
+                amount: Some(_)
+            }]
+        ));
+        let (reason, got) = changes(serde_json::json!({"agentId": "ag", "action": "ship"}));
+        assert_eq!(
+            (reason, got),
+            (Reason::RequiresApproval, vec![Change::Hold])
+        );
+        let (reason, got) = changes(serde_json::json!({"agentId": "ag", "action": "fly"}));
+        assert_eq!((reason, got), (Reason::NoPermission, vec![]));
+    }
 
     #[test]
     fn an_internal_error_is_denied_and_audited_as_such() {

@@ -1,5 +1,7 @@
 //! The evaluation order, top to bottom, as in DESIGN.md's reason table: the first rule that
 //! applies decides. Restrictive wins: block over approval over allow, whatever the file order.
+//! Evaluation only reads the state; what the decision changes comes back as [`Change`]s, which
+//! the engine applies (and a store writes) after it.
 
 use serde_json::Value;
 
@@ -8,8 +10,22 @@ use crate::normalize;
 use crate::number::Decimal;
 use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
 use crate::request::{lookup, Lookup, Request};
-use crate::state::{Fingerprint, LimitCheck, State};
+use crate::state::{Fingerprint, LimitCheck, Room, State};
 use crate::time::Millis;
+
+/// What a decision changes (its effects), applied after evaluation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Charge the decision to a permission's budget and rate (index into the passport).
+    Charge {
+        permission: usize,
+        amount: Option<Decimal>,
+    },
+    /// The grant that covered the request is used (and spent, if single-use).
+    UseGrant { grant: String },
+    /// Open the pending approval of this request under the matched permission, or reuse it.
+    Hold,
+}
 
 /// What evaluation concluded, before ids and the packet are made.
 #[derive(Debug)]
@@ -25,6 +41,8 @@ pub struct Outcome {
     /// The grant used (`approved`): id and end.
     pub grant: Option<(String, Millis)>,
     pub trace: Vec<TraceStep>,
+    /// What the decision changes, in order.
+    pub changes: Vec<Change>,
 }
 
 impl Outcome {
@@ -37,6 +55,7 @@ impl Outcome {
             approval_id: None,
             grant: None,
             trace,
+            changes: Vec::new(),
         }
     }
 }
@@ -58,7 +77,7 @@ fn step(
 /// Decides a valid request. `candidates` is scratch space reused across calls.
 pub fn evaluate(
     policy: &Policy,
-    state: &mut State,
+    state: &State,
     request: &Request,
     now: Millis,
     candidates: &mut Vec<u32>,
@@ -216,23 +235,38 @@ pub fn evaluate(
             let Some(p) = passport.permissions.get(at) else {
                 continue;
             };
-            if let Some(grant) = state.use_grant(&fp, p, now) {
+            if let Some(grant) = state.covering_grant(&fp, p, now) {
                 trace.push(step(
                     "approval",
                     Some(p),
                     "granted",
                     "an active grant covers this request",
                 ));
-                if p.effect == Effect::Allow {
-                    state.charge(p, request.amount, now);
-                }
                 let mut o = decided(Reason::Approved, passport_at, at, trace);
+                o.changes.push(Change::UseGrant {
+                    grant: grant.0.clone(),
+                });
+                if p.effect == Effect::Allow {
+                    o.changes.push(Change::Charge {
+                        permission: at,
+                        amount: request.amount,
+                    });
+                }
                 o.grant = Some(grant);
                 o.fingerprint = Some(fp);
                 return o;
             }
         }
         let first = approval_set.first().copied().unwrap_or(0);
+        // 6b. approval_limit_reached: a new held request beyond the pending cap
+        if let Some(p) = passport.permissions.get(first) {
+            if let Room::Full(why) = state.room(&fp, passport, p, now) {
+                trace.push(step("approval", Some(p), "limit", why));
+                let mut o = decided(Reason::ApprovalLimitReached, passport_at, first, trace);
+                o.fingerprint = Some(fp);
+                return o;
+            }
+        }
         trace.push(step(
             "approval",
             passport.permissions.get(first),
@@ -240,16 +274,19 @@ pub fn evaluate(
             "no grant covers this request; a person must approve",
         ));
         let mut o = decided(Reason::RequiresApproval, passport_at, first, trace);
+        o.changes.push(Change::Hold);
         o.fingerprint = Some(fp);
         return o;
     }
 
     // 7. allowed, and charged in the same step
     if let Some(at) = allowed {
-        if let Some(p) = passport.permissions.get(at) {
-            state.charge(p, request.amount, now);
-        }
-        return decided(Reason::Allowed, passport_at, at, trace);
+        let mut o = decided(Reason::Allowed, passport_at, at, trace);
+        o.changes.push(Change::Charge {
+            permission: at,
+            amount: request.amount,
+        });
+        return o;
     }
 
     // 8. limit_exceeded
@@ -276,6 +313,7 @@ fn decided(reason: Reason, passport: usize, at: usize, trace: Vec<TraceStep>) ->
         approval_id: None,
         grant: None,
         trace,
+        changes: Vec::new(),
     }
 }
 

@@ -174,6 +174,11 @@ impl Decimal {
     pub fn checked_add(self, other: Decimal) -> Option<Decimal> {
         self.0.checked_add(other.0).map(Decimal)
     }
+
+    /// For usage sums: at the type's edge a sum stays at its largest, never wraps lower.
+    pub fn saturating_add(self, other: Decimal) -> Decimal {
+        Decimal(self.0.saturating_add(other.0))
+    }
 }
 
 /// How a refused number is shown in a message: by its float's shortest round-trip text when

@@ -123,6 +123,8 @@ pub struct ApprovalSettings {
     pub pending_ttl: Millis,
     pub scope: Scope,
     pub single_use: bool,
+    /// Most pending approvals this permission holds at once (1 to 1,000; default 1,000).
+    pub max_pending: usize,
 }
 
 impl Default for ApprovalSettings {
@@ -132,6 +134,7 @@ impl Default for ApprovalSettings {
             pending_ttl: 24 * 3600 * 1000,
             scope: Scope::Request,
             single_use: false,
+            max_pending: crate::state::MAX_PENDING_PER_PASSPORT,
         }
     }
 }
@@ -1030,12 +1033,37 @@ impl Validator {
         let single_use = map
             .get("singleUse")
             .map(|v| self.boolean(v, &path.key("singleUse")));
+        let max_pending = map
+            .get("maxPending")
+            .map(|v| self.max_pending(v, &path.key("maxPending")));
         Some(ApprovalSettings {
             grant_ttl: grant_ttl.unwrap_or(Some(defaults.grant_ttl))?,
             pending_ttl: pending_ttl.unwrap_or(Some(defaults.pending_ttl))?,
             scope: scope.unwrap_or(Some(defaults.scope))?,
             single_use: single_use.unwrap_or(Some(defaults.single_use))?,
+            max_pending: max_pending.unwrap_or(Some(defaults.max_pending))?,
         })
+    }
+
+    /// `approval.maxPending`: an integer from 1 to the passport's cap (1,000).
+    fn max_pending(&mut self, value: &Value, path: &Path<'_>) -> Option<usize> {
+        let cap = crate::state::MAX_PENDING_PER_PASSPORT;
+        if !value.is_number() {
+            self.wrong_type(path, "an integer from 1 to 1000", value);
+            return None;
+        }
+        match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if (1..=cap).contains(&n) => Some(n),
+            _ => {
+                self.problem(
+                    path,
+                    "bad_value",
+                    format!("`maxPending` must be an integer from 1 to {cap}, not {value}"),
+                    "write a whole number of pending approvals from 1 to 1000",
+                );
+                None
+            }
+        }
     }
 
     fn conditions(&mut self, value: &Value, path: &Path<'_>) -> Option<Vec<Condition>> {

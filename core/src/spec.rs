@@ -15,6 +15,8 @@ pub enum Kind {
     Duration,
     Number,
     PositiveInteger,
+    /// An integer from 1 to the passport's cap of pending approvals.
+    MaxPending,
     /// A pattern or a non-empty array of patterns; the text says which.
     Patterns(&'static str),
     OneOf(&'static [&'static str]),
@@ -117,6 +119,7 @@ pub const APPROVAL: &[Field] = &[
     field("pendingTtl", Kind::Duration, false, "How long an approval stays pending, and a denial stands (default `24h`)."),
     field("scope", Kind::OneOf(SCOPES), false, "`request` (same request only, default) or `permission` (any request under the permission)."),
     field("singleUse", Kind::Bool, false, "The grant covers one decision only."),
+    field("maxPending", Kind::MaxPending, false, "Most pending approvals this permission holds at once: 1 to 1000 (default 1000, the passport's cap)."),
 ];
 
 pub const PERMISSION: &[Field] = &[
@@ -325,6 +328,8 @@ fn kind_schema(kind: Kind) -> Value {
         ] }),
         Kind::Number => json!({ "type": "number", "minimum": 0 }),
         Kind::PositiveInteger => json!({ "type": "integer", "minimum": 1 }),
+        Kind::MaxPending => json!({ "type": "integer", "minimum": 1,
+            "maximum": crate::state::MAX_PENDING_PER_PASSPORT }),
         Kind::Patterns(what) => json!({ "oneOf": [
             { "type": "string", "minLength": 1, "description": what },
             { "type": "array", "minItems": 1, "items": { "type": "string", "minLength": 1 } }

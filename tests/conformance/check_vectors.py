@@ -7,7 +7,7 @@ CASE_KEYS = {"name", "description", "policy", "policyText", "now", "options", "s
 EXPECT_KEYS = {"decision", "reason", "matchedPermission", "approvalId", "grantId", "activePermissions", "action", "vendor", "resource"}
 DECISIONS = {"allowed", "denied", "approval_required"}
 REASONS = {"invalid_request", "unknown_agent", "passport_expired", "blocked", "approval_denied", "approved",
-           "requires_approval", "allowed", "limit_exceeded", "permission_expired", "no_permission", "internal_error"}
+           "requires_approval", "approval_limit_reached", "allowed", "limit_exceeded", "permission_expired", "no_permission", "internal_error"}
 DECISION_OF = {"approved": "allowed", "allowed": "allowed", "requires_approval": "approval_required"}
 POLICY_CODES = {"invalid_json", "bad_version", "missing_field", "unknown_field", "wrong_type", "bad_id", "duplicate_id",
                 "duplicate_agent", "bad_pattern", "bad_time", "bad_window", "bad_duration", "bad_number", "bad_matcher",

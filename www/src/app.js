@@ -78,14 +78,6 @@ function fmtLeft(ms) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 
-/** Milliseconds of a policy duration (`30m`, `1d`, or seconds), for display only. */
-function durationMs(d) {
-  if (typeof d === "number") return d * 1000;
-  const m = /^(\d+)([smhd])$/.exec(String(d ?? ""));
-  if (!m) return null;
-  return Number(m[1]) * { s: 1e3, m: 6e4, h: 36e5, d: 864e5 }[m[2]];
-}
-
 function debounce(fn, ms) {
   let t;
   return (...a) => {
@@ -591,17 +583,13 @@ function renderUsage() {
   const box = $("usage");
   box.textContent = "";
   if (!state.behalf || !state.policy) return;
-  const exported = state.behalf.exportState();
-  const st = typeof exported === "string" ? JSON.parse(exported) : exported;
-  const usage = st?.state?.usage ?? st?.usage ?? [];
-  const now = clock.now();
+  // The engine says what its next decision counts; the page does no arithmetic of its own.
+  const usage = state.behalf.usage({ now: clock.now() });
   for (const passport of state.policy.passports) {
     for (const perm of passport.permissions) {
       const budget = perm.limits?.budget;
       if (!budget) continue;
-      const per = durationMs(budget.per);
-      const entries = usage.find((u) => u.permission === perm.id)?.entries ?? [];
-      const spent = entries.filter(([t]) => per === null || Date.parse(t) + per > now).reduce((s, [, a]) => s + Number(a), 0);
+      const spent = usage.find((u) => u.permission === perm.id)?.budget?.spent ?? 0;
       const pct = Math.min(100, (spent / budget.amount) * 100);
       box.append(
         el(

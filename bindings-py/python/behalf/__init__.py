@@ -106,7 +106,8 @@ class Behalf(_behalf.Behalf):
 
     Methods (implemented natively): `verify(request | **fields, now=None) -> Decision` never
     raises for a bad request; `verify_json(text)`; `approve(approval_id, ttl=None, now=None)`;
-    `deny(approval_id, now=None)`; `pending_approvals()`; `grants()`; `audit_log()`;
+    `deny(approval_id, now=None)`; `pending_approvals()`; `grants()`; `usage()` (budget and
+    rate use per limited permission); `audit_log()`;
     `export_state()`; `restore(state)`.
     """
 

@@ -15,6 +15,7 @@ Reason = Literal[
     "approval_denied",
     "approved",
     "requires_approval",
+    "approval_limit_reached",
     "allowed",
     "limit_exceeded",
     "permission_expired",
