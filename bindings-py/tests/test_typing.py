@@ -46,7 +46,7 @@ def test_the_package_ships_py_typed() -> None:
 def test_the_literal_types_are_the_cores_closed_sets() -> None:
     assert typing.get_args(behalf.Reason) == _behalf.REASONS
     assert set(typing.get_args(behalf.DecisionKind)) == set(_behalf.DECISIONS)
-    assert len(_behalf.REASONS) == 12 and "requires_approval" in _behalf.REASONS
+    assert len(_behalf.REASONS) == 13 and "approval_limit_reached" in _behalf.REASONS
 
 
 def mypy_on(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
