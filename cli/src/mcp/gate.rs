@@ -352,26 +352,35 @@ impl Context {
     }
 }
 
-/// Whether a protected resource is named by the permission that let it through: the agent
-/// reads or edits behalf's own files only when the policy says so in so many words.
+/// Whether the policy lets a protected resource through by permissions that name it: the
+/// request is evaluated against only those (and every block), so a broad allow elsewhere in
+/// the file does not count. The agent reads or edits behalf's own files only when told so.
 pub fn explicitly_allowed(loaded: &Loaded, request: &Value, name: &str, now: Millis) -> bool {
-    let Ok(d) = behalf_core::verify_once(&loaded.value, request, now) else {
-        return false;
+    let names_it = |perm: &Value| {
+        let patterns: Vec<&str> = match perm.get("resource") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        patterns.iter().any(|p| p.split('/').any(|seg| seg == name))
     };
-    let passes = d.allowed() || d.reason == behalf_core::Reason::RequiresApproval;
-    let Some(id) = d.matched_permission.as_deref() else {
-        return false;
-    };
-    let names_it = loaded
-        .policy
-        .permission(id)
-        .and_then(|(_, p)| p.resources.as_ref())
-        .is_some_and(|patterns| {
-            patterns
-                .iter()
-                .any(|r| r.canonical.split('/').any(|seg| seg == name))
-        });
-    passes && names_it
+    let mut narrowed = loaded.value.clone();
+    if let Some(passports) = narrowed.get_mut("passports").and_then(Value::as_array_mut) {
+        for passport in passports {
+            if let Some(perms) = passport
+                .get_mut("permissions")
+                .and_then(Value::as_array_mut)
+            {
+                perms.retain(|p| {
+                    p.get("effect").and_then(Value::as_str) == Some("block") || names_it(p)
+                });
+            }
+        }
+    }
+    match behalf_core::verify_once(&narrowed, request, now) {
+        Ok(d) => d.allowed() || d.reason == behalf_core::Reason::RequiresApproval,
+        Err(_) => false,
+    }
 }
 
 /// (vendor, resource) of a URL: the host is the vendor and the path the resource. Anything a
