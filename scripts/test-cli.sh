@@ -29,5 +29,7 @@ step "mcp: TypeScript SDK client + the reference servers behind behalf mcp proxy
 (cd "$MCP_DIR" && node --test --test-concurrency=1 proxy.test.mjs attacks.test.mjs everything.test.mjs profiles.test.mjs)
 step "mcp: Python mcp client, the approval round trip"
 "$MCP_DIR/.venv/bin/python" "$MCP_DIR/test_proxy.py"
+step "mcp: the built-in tool profiles against schema/mcp-profile.schema.json"
+"$MCP_DIR/.venv/bin/python" "$MCP_DIR/test_profile_schema.py"
 
 step "cli: all passed"

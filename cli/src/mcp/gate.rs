@@ -430,7 +430,7 @@ pub fn url_parts(url: &str) -> Result<(String, Option<String>), String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
     #[test]
