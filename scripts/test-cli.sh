@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CLI: formatting, lints, the commands end to end, bad input, four processes on one budget
 # (one killed mid-run), then MCP enforcement against real components: the official TypeScript
-# SDK client and server-filesystem behind `behalf mcp proxy`, and the Python `mcp` client.
+# SDK client and the reference servers (filesystem, everything, memory, git, fetch) behind
+# `behalf mcp proxy`, and the Python `mcp` client.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -24,9 +25,11 @@ step "cli: four processes, 500 requests each, one budget; one process killed mid
 cargo test -p behalf-cli --test concurrency
 
 MCP_DIR="$ROOT/cli/tests/mcp"
-step "mcp: TypeScript SDK client + server-filesystem behind behalf mcp proxy"
-(cd "$MCP_DIR" && node --test --test-concurrency=1 proxy.test.mjs)
+step "mcp: TypeScript SDK client + the reference servers behind behalf mcp proxy (attacks, transcripts, profiles)"
+(cd "$MCP_DIR" && node --test --test-concurrency=1 proxy.test.mjs attacks.test.mjs everything.test.mjs profiles.test.mjs)
 step "mcp: Python mcp client, the approval round trip"
 "$MCP_DIR/.venv/bin/python" "$MCP_DIR/test_proxy.py"
+step "mcp: the built-in tool profiles against schema/mcp-profile.schema.json"
+"$MCP_DIR/.venv/bin/python" "$MCP_DIR/test_profile_schema.py"
 
 step "cli: all passed"

@@ -145,6 +145,30 @@ impl Store {
         })
     }
 
+    /// Verifies several requests in one transaction (an MCP call that names several
+    /// resources): every decision is recorded, or none is.
+    pub fn verify_all(
+        &mut self,
+        policy: &Arc<Policy>,
+        now: Millis,
+        requests: &[Value],
+    ) -> Result<Vec<Decision>> {
+        let prepared: Vec<Prepared> = {
+            let engine = Store::engine_for(&mut self.engine, policy);
+            requests.iter().map(|r| engine.prepare(r)).collect()
+        };
+        self.step(policy, |tx, engine| {
+            let mut decisions = Vec::with_capacity(prepared.len());
+            let mut records = Vec::new();
+            for p in &prepared {
+                let (decision, chained) = behalf_store::verify_in(tx, engine, p, now)?;
+                decisions.push(decision);
+                records.extend(chained);
+            }
+            Ok((decisions, records))
+        })
+    }
+
     /// Approves a pending approval (a grant for `ttl`, or the permission's grantTtl).
     pub fn approve(
         &mut self,

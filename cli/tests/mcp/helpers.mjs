@@ -1,7 +1,7 @@
-// Shared setup for the MCP tests: a project directory with a policy and a map file, and the
+// Shared setup for the MCP tests: a project directory with a policy, and the
 // behalf binary (BEHALF_BIN, else the workspace's debug build).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,20 +26,10 @@ export const POLICY = {
   }],
 };
 
-export const MAP = {
-  tools: {
-    'read_*': { resource: '{path}' },
-    write_file: { resource: '{path}' },
-    edit_file: { resource: '{path}' },
-    create_directory: { resource: '{path}' },
-  },
-};
-
-/** A fresh project: behalf.json, behalf.map.json and a data/ directory for the server. */
+/** A fresh project: behalf.json and a data/ directory for the server. */
 export function makeProject() {
-  const dir = mkdtempSync(join(tmpdir(), 'behalf-mcp-'));
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'behalf-mcp-')));
   writeFileSync(join(dir, 'behalf.json'), JSON.stringify(POLICY, null, 2));
-  writeFileSync(join(dir, 'behalf.map.json'), JSON.stringify(MAP, null, 2));
   const data = join(dir, 'data');
   mkdirSync(join(data, 'secrets'), { recursive: true });
   writeFileSync(join(data, 'hello.txt'), 'hello from behalf\n');
@@ -47,7 +37,7 @@ export function makeProject() {
 }
 
 export function proxyArgs(project) {
-  return ['mcp', 'proxy', '--agent', AGENT, '--server', 'filesystem', '--map', 'behalf.map.json',
+  return ['mcp', 'proxy', '--agent', AGENT, '--server', 'filesystem',
     '--', process.execPath, SERVER, project.data];
 }
 

@@ -119,7 +119,7 @@ test('malformed frames, unknown methods and batches never forward anything unsaf
   const project = makeProject();
   const s = raw(project);
   try {
-    s.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }));
+    s.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }));
     const init = await s.next();
     assert.equal(init.id, 1);
     assert.ok(init.result.serverInfo, JSON.stringify(init));
