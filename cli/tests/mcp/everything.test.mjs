@@ -25,7 +25,8 @@ function project(permissions) {
 function transport(dir, viaProxy) {
   const server = [process.execPath, EVERYTHING, 'stdio'];
   const [command, ...args] = viaProxy ? [BEHALF, 'mcp', 'proxy', '--agent', AGENT, '--server', 'everything', '--', ...server] : server;
-  return new StdioClientTransport({ command, args, cwd: dir, env: { ...process.env, BEHALF_NOW: T0 }, stderr: 'pipe' });
+  // stderr is not read here; a pipe nobody drains would keep this test process alive.
+  return new StdioClientTransport({ command, args, cwd: dir, env: { ...process.env, BEHALF_NOW: T0 }, stderr: 'ignore' });
 }
 
 test('everything: blocked resources stay out of reads, subscriptions, prompts, tool results and completions', async () => {
