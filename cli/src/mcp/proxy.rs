@@ -202,7 +202,8 @@ pub fn proxy(g: &Globals, a: ProxyArgs) -> Result<u8> {
     drop(jobs);
     let _ = worker.join();
     shared.to_server.close();
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    // Under the 2 s a stdio client (the SDK) gives us before SIGTERM, so the server is never orphaned.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
         if matches!(lock(&child).try_wait(), Ok(Some(_)) | Err(_)) {
             break;

@@ -25,7 +25,8 @@ function project(permissions) {
 function transport(dir, viaProxy) {
   const server = [process.execPath, EVERYTHING, 'stdio'];
   const [command, ...args] = viaProxy ? [BEHALF, 'mcp', 'proxy', '--agent', AGENT, '--server', 'everything', '--', ...server] : server;
-  return new StdioClientTransport({ command, args, cwd: dir, env: { ...process.env, BEHALF_NOW: T0 }, stderr: 'pipe' });
+  // stderr is not read here; a pipe nobody drains would keep this test process alive.
+  return new StdioClientTransport({ command, args, cwd: dir, env: { ...process.env, BEHALF_NOW: T0 }, stderr: 'ignore' });
 }
 
 test('everything: blocked resources stay out of reads, subscriptions, prompts, tool results and completions', async () => {
@@ -130,25 +131,27 @@ async function session(dir, viaProxy) {
     log.push(['error', String(e.message ?? e), null]);
   }
   await client.close();
-  // Log messages come on the server's own schedule: counted, not ordered. Progress
-  // notifications may repeat a different number of times.
-  const logs = log.filter((e) => e[1] === 'notifications/message').length;
-  const ordered = log.filter((e) => e[1] !== 'notifications/message');
-  return { logs, log: ordered.filter((e, i) => i === 0 || JSON.stringify(e) !== JSON.stringify(ordered[i - 1]) || e[1] === 'response') };
+  // Log messages and task status updates come on the server's own timers: counted, not
+  // ordered. Progress notifications may repeat a different number of times.
+  const timed = ['notifications/message', 'notifications/tasks/status'];
+  const logs = log.filter((e) => e[1] === timed[0]).length;
+  const statuses = log.filter((e) => e[1] === timed[1]).length;
+  const ordered = log.filter((e) => !timed.includes(e[1]));
+  return { logs, statuses, log: ordered.filter((e, i) => i === 0 || JSON.stringify(e) !== JSON.stringify(ordered[i - 1]) || e[1] === 'response') };
 }
 
 test('everything with an allow-all policy: the session through the proxy equals the direct one', async () => {
   const dir = project([{ id: 'all', action: '*', vendor: 'everything' }]);
-  const { log: direct, logs: directLogs } = await session(dir, false);
-  const { log: proxied, logs: proxiedLogs } = await session(dir, true);
+  const { log: direct, logs: directLogs, statuses: directStatuses } = await session(dir, false);
+  const { log: proxied, logs: proxiedLogs, statuses: proxiedStatuses } = await session(dir, true);
   assert.ok(directLogs > 0 && proxiedLogs > 0, `log messages reach the client (${directLogs} direct, ${proxiedLogs} proxied)`);
+  assert.ok(directStatuses > 0 && proxiedStatuses > 0, `task status notifications reach the client (${directStatuses}, ${proxiedStatuses})`);
   const methods = new Set(direct.map((e) => e[1]));
-  for (const m of ['sampling/createMessage', 'elicitation/create', 'roots/list', 'notifications/progress', 'notifications/cancelled', 'resources/subscribe', 'logging/setLevel', 'completion/complete']) {
+  for (const m of ['tasks/get', 'sampling/createMessage', 'elicitation/create', 'roots/list', 'notifications/progress', 'notifications/cancelled', 'resources/subscribe', 'logging/setLevel', 'completion/complete']) {
     assert.ok(methods.has(m), `the direct session has ${m}: ${[...methods].join(', ')}`);
   }
   assert.ok(!direct.some((e) => e[0] === 'error'), `tasks worked directly: ${JSON.stringify(direct.filter((e) => e[0] === 'error'))}`);
   assert.ok(methods.has('tasks/result'), 'the direct session has a task');
-  if (process.env.DUMP) writeFileSync(process.env.DUMP, JSON.stringify({ direct, proxied }));
   assert.deepEqual(proxied, direct);
   console.log(`transcript: ${direct.length} messages, equal through the proxy`);
 });
