@@ -601,7 +601,7 @@ impl PyEngine {
                 raise(
                     py,
                     "StateError",
-                    &format!("the state is {e}"),
+                    &e.describe("the state"),
                     "bad_state",
                     "pass the exact value export_state() returned",
                     None,

@@ -230,7 +230,7 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
         Some(text) => {
             let raw = read_arg(text)?;
             behalf_core::json::from_str(&raw)
-                .map_err(|e| CliError::usage(format!("--request is {e}")))?
+                .map_err(|e| CliError::usage(e.describe("--request")))?
         }
         None => {
             let Some(action) = a.action.clone() else {
@@ -242,7 +242,7 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
                 match behalf_core::json::from_str(j) {
                     Ok(Value::Object(m)) => params = m,
                     Err(e @ behalf_core::json::JsonTextError::DuplicateKey { .. }) => {
-                        return Err(CliError::usage(format!("--params has a {e}")))
+                        return Err(CliError::usage(e.describe("--params")))
                     }
                     _ => {
                         return Err(CliError::usage("--params must be a JSON object")
@@ -786,8 +786,8 @@ pub fn test(g: &Globals, a: TestArgs) -> Result<u8> {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(file)
             .map_err(|e| CliError::data(format!("cannot read {name}: {e}")))?;
-        let value: Value = behalf_core::json::from_str(&text)
-            .map_err(|e| CliError::data(format!("{name} is {e}")))?;
+        let value: Value =
+            behalf_core::json::from_str(&text).map_err(|e| CliError::data(e.describe(&name)))?;
         let results: Vec<(String, Vec<String>)> = if value.get("cases").is_some() {
             behalf_core::conformance::run_file(&value)
                 .cases

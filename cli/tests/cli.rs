@@ -833,7 +833,7 @@ fn verify_request_text_that_repeats_a_key_is_refused() {
     ]);
     assert_eq!(out.status.code(), Some(64), "{}", text(&out));
     assert!(
-        stderr(&out).contains("duplicate key `env`"),
+        stderr(&out).contains("--params repeats the key `env` at `env`"),
         "{}",
         text(&out)
     );
@@ -845,7 +845,7 @@ fn verify_request_text_that_repeats_a_key_is_refused() {
     ]);
     assert_eq!(out.status.code(), Some(64), "{}", text(&out));
     assert!(
-        stderr(&out).contains("duplicate key `env`"),
+        stderr(&out).contains("repeats the key `env` at `params.env`"),
         "{}",
         text(&out)
     );

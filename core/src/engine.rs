@@ -160,7 +160,7 @@ impl Engine {
     pub fn prepare_json(&mut self, request: &str) -> Prepared {
         let read = match crate::json::from_str(request) {
             Ok(v) => request::parse_owned(v),
-            Err(e) => Err(Rejection::bare(format!("the request is {e}"))),
+            Err(e) => Err(Rejection::bare(e.describe("the request"))),
         };
         self.prepared(read)
     }
@@ -247,7 +247,7 @@ impl Engine {
     pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
         match crate::json::from_str(request) {
             Ok(v) => self.verify_value(v, now),
-            Err(e) => self.reject(Rejection::bare(format!("the request is {e}")), now),
+            Err(e) => self.reject(Rejection::bare(e.describe("the request")), now),
         }
     }
 

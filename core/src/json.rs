@@ -35,6 +35,20 @@ impl fmt::Display for JsonTextError {
     }
 }
 
+impl JsonTextError {
+    /// The error as a sentence about `subject` ("the request", "--params", "behalf.json").
+    pub fn describe(&self, subject: &str) -> String {
+        match self {
+            JsonTextError::Syntax { message, .. } => {
+                format!("{subject} is not valid JSON: {message}")
+            }
+            JsonTextError::DuplicateKey { path, key } => format!(
+                "{subject} repeats the key `{key}` at `{path}`; each key may appear only once"
+            ),
+        }
+    }
+}
+
 impl std::error::Error for JsonTextError {}
 
 /// Parses JSON text into a value, refusing duplicate keys at any depth.
@@ -211,6 +225,19 @@ mod tests {
                 key: "k".into()
             })
         );
+    }
+
+    #[test]
+    fn errors_read_as_sentences_about_their_subject() {
+        let dup = from_str(r#"{"params":{"env":1,"env":2}}"#).err();
+        assert_eq!(
+            dup.map(|e| e.describe("the request")).as_deref(),
+            Some(
+                "the request repeats the key `env` at `params.env`; each key may appear only once"
+            )
+        );
+        let bad = from_str("{").err().map(|e| e.describe("--params"));
+        assert!(bad.is_some_and(|m| m.starts_with("--params is not valid JSON: ")));
     }
 
     #[test]
