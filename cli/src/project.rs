@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use behalf_core::time::{parse_rfc3339, Millis};
 use behalf_core::{Policy, PolicyError};
@@ -41,6 +41,9 @@ pub fn now() -> Result<Millis> {
 pub struct Project {
     pub policy_path: PathBuf,
     pub state_dir: PathBuf,
+    /// The last policy loaded, by its text: a long-running process (the MCP proxy) reads the
+    /// file on every call, so an edit counts at once, but compiles it only when it changed.
+    last: Arc<Mutex<Option<Loaded>>>,
 }
 
 impl Project {
@@ -67,6 +70,7 @@ impl Project {
         Ok(Project {
             policy_path,
             state_dir,
+            last: Arc::default(),
         })
     }
 
@@ -84,7 +88,16 @@ impl Project {
     /// Reads and validates the policy; every problem is listed with its line and path.
     pub fn load(&self) -> Result<Loaded> {
         let text = self.read_text()?;
-        Loaded::from_text(&self.display(), text)
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(loaded) = last.as_ref().filter(|l| l.text == text) {
+            return Ok(loaded.clone());
+        }
+        let loaded = Loaded::from_text(&self.display(), text)?;
+        *last = Some(loaded.clone());
+        Ok(loaded)
     }
 
     pub fn store(&self) -> Result<Store> {
@@ -317,5 +330,39 @@ mod tests {
             line_of(&lines, "passports[0].permissions[0].when.env.in[0]"),
             7
         );
+    }
+}
+
+#[cfg(test)]
+mod load_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_policy_is_compiled_once_until_its_file_changes() {
+        let dir = std::env::temp_dir().join(format!("behalf-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("behalf.json");
+        let policy = |agent: &str| {
+            format!(
+                r#"{{"version": 1, "passports": [{{"id": "p", "agent": "{agent}", "permissions": []}}]}}"#
+            )
+        };
+        std::fs::write(&file, policy("a")).unwrap();
+        let project = Project::locate(Some(&file), Some(&dir)).unwrap();
+        let first = project.load().unwrap();
+        let again = project.load().unwrap();
+        assert!(
+            Arc::ptr_eq(&first.policy, &again.policy),
+            "recompiled an unchanged file"
+        );
+        std::fs::write(&file, policy("b")).unwrap();
+        let edited = project.load().unwrap();
+        assert!(!Arc::ptr_eq(&first.policy, &edited.policy));
+        assert!(
+            edited.policy.passport_for("b").is_some(),
+            "the edit was not picked up"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

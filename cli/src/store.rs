@@ -95,10 +95,7 @@ impl Store {
             .as_ref()
             .is_some_and(|e| Arc::ptr_eq(e.shared_policy(), policy));
         if !reuse {
-            *engine = Some(Engine::from_shared(
-                policy.clone(),
-                EngineOptions::default(),
-            ));
+            *engine = None;
         }
         engine.get_or_insert_with(|| Engine::from_shared(policy.clone(), EngineOptions::default()))
     }
