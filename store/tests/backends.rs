@@ -17,6 +17,7 @@ use behalf_core::conformance::{run_file, run_file_with, Subject};
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy};
 use behalf_store::memory::MemoryStore;
+use behalf_store::postgres::PostgresStore;
 use behalf_store::sqlite::SqliteStore;
 use behalf_store::{approve_in, deny_in, load_all_in, verify_in, StateStore, StoreError};
 use serde_json::Value;
@@ -91,6 +92,61 @@ impl Backend for Sqlite {
             .map(|t| serde_json::from_str(&t.unwrap()).unwrap())
             .collect();
         rows
+    }
+}
+
+/// PostgreSQL: one database of the throwaway cluster scripts/test-store.sh starts
+/// (`BEHALF_TEST_PG_URL`), emptied before each case.
+struct Postgres {
+    store: PostgresStore,
+    url: String,
+}
+
+fn pg_url() -> String {
+    std::env::var("BEHALF_TEST_PG_URL").expect(
+        "BEHALF_TEST_PG_URL is not set: run scripts/test-store.sh, which starts a throwaway PostgreSQL cluster",
+    )
+}
+
+fn pg_fresh() -> Postgres {
+    let url = pg_url();
+    let store = PostgresStore::open(&url, std::time::Duration::from_secs(5)).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            // DELETE, not TRUNCATE: far cheaper on tables this small.
+            "DELETE FROM approvals; DELETE FROM grants; DELETE FROM usage; DELETE FROM audit_inbox;
+             DELETE FROM audit; DELETE FROM webhook_outbox; DELETE FROM webhook_endpoint;
+             UPDATE audit_head SET seq = 0, hash = repeat('0', 64) WHERE id = 1;",
+        )
+        .unwrap();
+    Postgres { store, url }
+}
+
+impl StateStore for Postgres {
+    type Tx<'a> = <PostgresStore as StateStore>::Tx<'a>;
+    fn write<T, F>(&mut self, policy: &Policy, step: F) -> Result<T, StoreError>
+    where
+        F: FnMut(&mut Self::Tx<'_>) -> Result<T, StoreError>,
+    {
+        self.store.write(policy, step)
+    }
+}
+
+impl Backend for Postgres {
+    fn reopen(self) -> Self {
+        let url = self.url.clone();
+        drop(self.store);
+        Postgres {
+            store: PostgresStore::open(&url, std::time::Duration::from_secs(5)).unwrap(),
+            url,
+        }
+    }
+    fn audit_values(&mut self) -> Vec<Value> {
+        let check = self.store.verify_audit().unwrap();
+        assert!(check.chain.ok, "the chain is broken: {:?}", check.chain);
+        assert_eq!(check.unchained, 0, "records left unchained");
+        self.store.audit_after(0, u64::MAX).unwrap()
     }
 }
 
@@ -252,4 +308,10 @@ fn every_vector_gives_the_engines_packets_over_sqlite_rows() {
             path,
         }
     });
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn every_vector_gives_the_engines_packets_over_postgresql_rows() {
+    run_all(pg_fresh);
 }

@@ -1,0 +1,364 @@
+//! PostgreSQL as shared state: many connections (as many processes or hosts would hold) on one
+//! database are one system. Run by scripts/test-store.sh against a throwaway cluster
+//! (`BEHALF_TEST_PG_URL`, and `PG_DIR`/`PG_BIN` for the outage test); each test has a database
+//! of its own.
+
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)] // test code may index and panic
+
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use behalf_core::time::Millis;
+use behalf_core::{Engine, EngineOptions, Policy};
+use behalf_store::postgres::{PostgresStore, MIGRATIONS};
+use behalf_store::{approve_in, verify_in, StateStore, StoreError};
+use serde_json::{json, Value};
+
+const NOW: Millis = 1_800_000_000_000;
+
+fn base_url() -> String {
+    std::env::var("BEHALF_TEST_PG_URL").expect(
+        "BEHALF_TEST_PG_URL is not set: run scripts/test-store.sh, which starts a throwaway PostgreSQL cluster",
+    )
+}
+
+/// A new, empty database for one test; its connection string.
+fn database(name: &str) -> String {
+    let base = base_url();
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    format!("{base} dbname={name}")
+}
+
+fn open(url: &str) -> PostgresStore {
+    PostgresStore::open(url, Duration::from_secs(30)).unwrap()
+}
+
+fn policy() -> Arc<Policy> {
+    Arc::new(
+        Policy::from_value(&json!({
+            "version": 1,
+            "passports": [
+                {"id": "passport_a", "agent": "agent_a", "expiresAt": "2030-01-01T00:00:00Z",
+                 "permissions": [
+                    {"id": "buy_within_budget", "action": "buy",
+                     "limits": {"budget": {"amount": 200, "per": "1d"}}},
+                    {"id": "deploy_needs_approval", "action": "deploy",
+                     "effect": "require_approval"}
+                 ]},
+                {"id": "passport_b", "agent": "agent_b", "expiresAt": "2030-01-01T00:00:00Z",
+                 "permissions": [
+                    {"id": "b_deploys", "action": "deploy", "effect": "require_approval"}
+                 ]}
+            ]
+        }))
+        .unwrap(),
+    )
+}
+
+fn verify(
+    store: &mut PostgresStore,
+    engine: &mut Engine,
+    request: &Value,
+) -> Result<Value, StoreError> {
+    let prepared = engine.prepare(request);
+    let policy = Policy::clone(engine.policy());
+    store
+        .write(&policy, |tx| verify_in(tx, engine, &prepared, NOW))
+        .map(|(d, _)| d.to_value())
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn a_budget_shared_by_eight_connections_is_spent_exactly_never_over() {
+    let url = database("behalf_budget");
+    drop(open(&url));
+    let policy = policy();
+    let threads = 8;
+    let each = 50; // 400 purchases of 1 against a budget of 200
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (url, policy, barrier) = (url.clone(), policy.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut store = open(&url);
+                let mut engine = Engine::from_shared(policy, EngineOptions::default());
+                barrier.wait();
+                let mut allowed = 0u32;
+                for i in 0..each {
+                    let packet = verify(
+                        &mut store,
+                        &mut engine,
+                        &json!({"agentId": "agent_a", "action": "buy", "vendor": "shop.example",
+                                "params": {"amount": 1}, "requestId": format!("req_t{t}_{i}")}),
+                    )
+                    .unwrap();
+                    if packet["allowed"] == json!(true) {
+                        allowed += 1;
+                    } else {
+                        assert_eq!(packet["reason"], json!("limit_exceeded"), "{packet}");
+                    }
+                }
+                allowed
+            })
+        })
+        .collect();
+    let allowed: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(allowed, 200, "the budget of 200 was not spent exactly");
+
+    let mut store = open(&url);
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok, "{:?}", check.chain);
+    assert_eq!(check.records, 400, "every decision has its record");
+    assert_eq!(check.unchained, 0);
+    let log = store.audit_after(0, u64::MAX).unwrap();
+    let allowed_in_log = log
+        .iter()
+        .filter(|r| r["decision"] == json!("allowed"))
+        .count();
+    assert_eq!(allowed_in_log, 200);
+    let mut ids: Vec<&str> = log
+        .iter()
+        .map(|r| r["requestId"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 400, "a decision was recorded twice or lost");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn an_approval_made_on_one_connection_is_honoured_by_another_at_once() {
+    let url = database("behalf_approval");
+    let policy = policy();
+    let (mut one, mut two) = (open(&url), open(&url));
+    let mut e1 = Engine::from_shared(policy.clone(), EngineOptions::default());
+    let mut e2 = Engine::from_shared(policy.clone(), EngineOptions::default());
+    let request = json!({"agentId": "agent_a", "action": "deploy", "vendor": "fly.io",
+                         "resource": "api", "requestId": "req_deploy"});
+    let held = verify(&mut one, &mut e1, &request).unwrap();
+    assert_eq!(held["decision"], json!("approval_required"), "{held}");
+    let id = held["approvalId"].as_str().unwrap().to_string();
+    // The same request through the other connection is held under the same approval.
+    let again = verify(&mut two, &mut e2, &request).unwrap();
+    assert_eq!(again["approvalId"].as_str(), Some(id.as_str()));
+
+    let (granted, _) = two
+        .write(&policy, |tx| approve_in(tx, &mut e2, &id, None, NOW))
+        .unwrap();
+    granted.unwrap();
+    let retry = verify(&mut one, &mut e1, &request).unwrap();
+    assert_eq!(retry["allowed"], json!(true), "{retry}");
+    assert_eq!(retry["reason"], json!("approved"));
+
+    // Approving twice is an error, wherever it is tried.
+    let (twice, _) = one
+        .write(&policy, |tx| approve_in(tx, &mut e1, &id, None, NOW))
+        .unwrap();
+    assert!(twice.is_err(), "a decided approval was approved again");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn concurrent_held_requests_of_two_agents_chain_into_one_log_with_no_gap() {
+    let url = database("behalf_chain");
+    drop(open(&url));
+    let policy = policy();
+    let handles: Vec<_> = ["agent_a", "agent_b"]
+        .into_iter()
+        .flat_map(|agent| (0..2).map(move |k| (agent, k)))
+        .map(|(agent, k)| {
+            let (url, policy) = (url.clone(), policy.clone());
+            std::thread::spawn(move || {
+                let mut store = open(&url);
+                let mut engine = Engine::from_shared(policy, EngineOptions::default());
+                for i in 0..40 {
+                    let packet = verify(
+                        &mut store,
+                        &mut engine,
+                        &json!({"agentId": agent, "action": "deploy", "vendor": "fly.io",
+                                "resource": format!("svc-{k}-{i}")}),
+                    )
+                    .unwrap();
+                    assert_eq!(packet["decision"], json!("approval_required"), "{packet}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut store = open(&url);
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok, "{:?}", check.chain);
+    assert_eq!((check.records, check.unchained), (160, 0));
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn a_tampered_record_or_a_missing_seq_is_reported() {
+    let url = database("behalf_tamper");
+    let policy = policy();
+    let mut store = open(&url);
+    let mut engine = Engine::from_shared(policy, EngineOptions::default());
+    for i in 0..5 {
+        verify(
+            &mut store,
+            &mut engine,
+            &json!({"agentId": "agent_a", "action": "buy", "vendor": "shop.example",
+                    "params": {"amount": 1}, "requestId": format!("req_{i}")}),
+        )
+        .unwrap();
+    }
+    assert!(store.verify_audit().unwrap().chain.ok);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("UPDATE audit SET record = replace(record, '\"amount\":1', '\"amount\":9') WHERE seq = 3")
+        .unwrap();
+    let check = store.verify_audit().unwrap();
+    assert!(!check.chain.ok);
+    assert_eq!(check.chain.first_broken_seq, Some(3), "{:?}", check.chain);
+
+    admin
+        .batch_execute("UPDATE audit SET record = replace(record, '\"amount\":9', '\"amount\":1') WHERE seq = 3; DELETE FROM audit WHERE seq = 5")
+        .unwrap();
+    let check = store.verify_audit().unwrap();
+    assert!(
+        !check.chain.ok,
+        "a record removed at the end went unnoticed"
+    );
+    admin
+        .batch_execute("DELETE FROM audit WHERE seq = 2")
+        .unwrap();
+    let check = store.verify_audit().unwrap();
+    assert!(
+        !check.chain.ok,
+        "a record removed in the middle went unnoticed"
+    );
+    assert_eq!(check.chain.first_broken_seq, Some(3), "{:?}", check.chain);
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn migrations_apply_once_when_four_instances_start_together() {
+    let url = database("behalf_migrations");
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                open(&url).migration_status().unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        let status = h.join().unwrap();
+        assert_eq!(status.len(), MIGRATIONS.len());
+        assert!(status.iter().all(|m| m.applied), "{status:?}");
+    }
+    let mut store = open(&url);
+    assert_eq!(
+        store.migrate().unwrap(),
+        Vec::<i32>::new(),
+        "nothing left to apply"
+    );
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n: i64 = admin
+        .query_one("SELECT count(*) FROM behalf_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(usize::try_from(n).unwrap(), MIGRATIONS.len());
+
+    // A database migrated by a newer behalf is refused, not written to.
+    admin
+        .batch_execute(
+            "INSERT INTO behalf_migrations (version, name) VALUES (999, 'from the future')",
+        )
+        .unwrap();
+    let err = PostgresStore::open(&url, Duration::from_secs(1))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("migration 999"), "{err}");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn an_unreachable_database_is_a_fault_naming_the_cause_never_a_decision() {
+    let err = PostgresStore::open(
+        "host=127.0.0.1 port=1 user=postgres connect_timeout=1",
+        Duration::from_secs(1),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, StoreError::Fault(_)), "{err:?}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    let err = PostgresStore::open("postgres://[bad", Duration::from_secs(1))
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("not a PostgreSQL connection string"),
+        "{err}"
+    );
+}
+
+/// Stops the throwaway cluster's server and starts it again (scripts/pg.sh).
+fn cluster(command: &str) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {root}/scripts/pg.sh && {command}"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{command} failed");
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh runs it alone, as it stops the server"]
+fn outage_every_step_fails_closed_and_service_resumes_by_itself() {
+    if std::env::var("BEHALF_TEST_PG_OUTAGE").is_err() {
+        panic!("run with BEHALF_TEST_PG_OUTAGE=1 (scripts/test-store.sh does), alone: it stops the server");
+    }
+    let url = database("behalf_outage");
+    let policy = policy();
+    let mut store = open(&url);
+    let mut engine = Engine::from_shared(policy, EngineOptions::default());
+    let buy = |i: u32| {
+        json!({"agentId": "agent_a", "action": "buy", "vendor": "shop.example",
+               "params": {"amount": 1}, "requestId": format!("req_{i}")})
+    };
+    assert_eq!(
+        verify(&mut store, &mut engine, &buy(0)).unwrap()["allowed"],
+        json!(true)
+    );
+
+    cluster("pg_pause");
+    for i in 1..4 {
+        let err = verify(&mut store, &mut engine, &buy(i)).err();
+        match err {
+            Some(StoreError::Fault(m)) => assert!(m.contains("unreachable"), "{m}"),
+            other => panic!("a step during the outage gave {other:?}"),
+        }
+    }
+    cluster("pg_resume");
+    let packet = verify(&mut store, &mut engine, &buy(9)).unwrap();
+    assert_eq!(
+        packet["allowed"],
+        json!(true),
+        "service did not resume: {packet}"
+    );
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok);
+    assert_eq!(check.records, 2, "only the decisions answered are recorded");
+}
