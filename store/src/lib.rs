@@ -23,6 +23,8 @@ use serde_json::Value;
 pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
 
 pub mod memory;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub mod migrate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]

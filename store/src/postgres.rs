@@ -233,6 +233,11 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Fault("the state database is unreachable".into()))
     }
 
+    /// The connection, for moving a SQLite state in ([`crate::migrate`]).
+    pub(crate) fn client_for_move(&mut self) -> Result<&mut Client, StoreError> {
+        self.client()
+    }
+
     /// Forgets the connection after a failure, so the next step starts on a fresh one.
     fn on_error(&mut self, e: &StoreError) {
         if matches!(e, StoreError::Fault(_)) {

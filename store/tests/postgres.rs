@@ -362,3 +362,83 @@ fn outage_every_step_fails_closed_and_service_resumes_by_itself() {
     assert!(check.chain.ok);
     assert_eq!(check.records, 2, "only the decisions answered are recorded");
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn a_state_written_by_the_previous_release_moves_from_sqlite_with_every_fact() {
+    use behalf_store::migrate::sqlite_to_postgres;
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../cli/tests/fixtures/schema1");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../target/store-tests/move-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("state.db");
+    std::fs::copy(format!("{fixture}/state.db"), &db).unwrap();
+    let text = std::fs::read_to_string(format!("{fixture}/behalf.json")).unwrap();
+    let policy = Arc::new(Policy::from_value(&serde_json::from_str(&text).unwrap()).unwrap());
+
+    let url = database("behalf_move");
+    let mut store = open(&url);
+    let mut heard = Vec::new();
+    let report = sqlite_to_postgres(&db, &policy, &mut store, &mut |t, n, _| {
+        heard.push((t.to_string(), n));
+    })
+    .unwrap();
+    assert_eq!(report.rows("approvals"), 3, "{report:?}");
+    assert_eq!(report.rows("grants"), 1);
+    assert_eq!(report.rows("usage"), 2);
+    assert_eq!(report.rows("audit"), 8);
+    assert!(
+        heard.iter().any(|(t, n)| t == "audit" && *n == 8),
+        "{heard:?}"
+    );
+
+    // The chain moved as it was: it verifies, and the next decision continues it.
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok, "{:?}", check.chain);
+    assert_eq!(check.records, 8);
+    let later = behalf_core::time::parse_rfc3339("2026-11-26T11:30:00Z").unwrap();
+    let mut engine = Engine::from_shared(policy.clone(), EngineOptions::default());
+    let mut decide = |request: Value| {
+        let prepared = engine.prepare(&request);
+        store
+            .write(&policy, |tx| verify_in(tx, &mut engine, &prepared, later))
+            .unwrap()
+            .0
+            .to_value()
+    };
+    let deploy = |resource: &str| {
+        json!({"agentId": "agent_fixture", "action": "deploy", "vendor": "vercel.com",
+               "resource": resource, "params": {"env": "production"}})
+    };
+    let d = decide(deploy("apps/pending"));
+    assert_eq!(
+        (d["reason"].as_str(), d["approvalId"].as_str()),
+        (Some("requires_approval"), Some("apr_Feszhrd091YeyHjl"))
+    );
+    let d = decide(deploy("apps/granted"));
+    assert_eq!(
+        (d["reason"].as_str(), d["grantId"].as_str()),
+        (Some("approved"), Some("grt_qGvhWzIGv5R5WYGN"))
+    );
+    let d = decide(deploy("apps/denied"));
+    assert_eq!(d["reason"], json!("approval_denied"));
+    let buy = |amount: u32| {
+        json!({"agentId": "agent_fixture", "action": "purchase",
+                                   "params": {"amount": amount}})
+    };
+    assert_eq!(
+        decide(buy(30))["reason"],
+        json!("limit_exceeded"),
+        "80 of 100 was spent before"
+    );
+    assert_eq!(decide(buy(20))["reason"], json!("allowed"));
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok, "{:?}", check.chain);
+    assert_eq!(check.records, 13);
+
+    // A second move into a state that is no longer empty is refused, and changes nothing.
+    let err = sqlite_to_postgres(&db, &policy, &mut store, &mut |_, _, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not empty"), "{err}");
+    assert_eq!(store.verify_audit().unwrap().records, 13);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
