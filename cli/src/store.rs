@@ -215,7 +215,7 @@ impl Store {
             .ok_or_else(|| CliError::state("the read ran twice"))
     }
 
-    /// The connection, for the webhook outbox (`webhooks.rs`).
+    /// The connection, for the webhook outbox (`webhooks/`).
     pub fn conn(&mut self) -> &mut Connection {
         self.backend.conn()
     }
