@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CLI: formatting, lints, the commands end to end, bad input, four processes on one budget
-# (one killed mid-run), then MCP enforcement against real components: the official TypeScript
+# (one killed mid-run) on SQLite and on a throwaway PostgreSQL cluster, then MCP enforcement against real components: the official TypeScript
 # SDK client and the reference servers (filesystem, everything, memory, git, fetch) behind
 # `behalf mcp proxy`, and the Python `mcp` client.
 set -euo pipefail
@@ -23,6 +23,13 @@ step "cli: bad input (malformed policy, corrupt and locked database, tampered au
 cargo test -p behalf-cli --test bad_input
 step "cli: four processes, 500 requests each, one budget; one process killed mid-run"
 cargo test -p behalf-cli --test concurrency
+step "cli: a schema-1 state database opens as rows; verify --stdin streams"
+cargo test -p behalf-cli --test migration --test stream
+step "cli on PostgreSQL (a throwaway cluster): four processes, one budget; migrate; an outage"
+source "$ROOT/scripts/pg.sh"
+pg_start
+cargo test -p behalf-cli --test postgres -- --include-ignored
+pg_stop
 
 MCP_DIR="$ROOT/cli/tests/mcp"
 step "mcp: TypeScript SDK client + the reference servers behind behalf mcp proxy (attacks, transcripts, profiles)"

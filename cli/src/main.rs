@@ -41,6 +41,7 @@ const LONG_HELP: &str = concat!(
 Environment:
   BEHALF_POLICY           the policy file (default: behalf.json here or in a parent)
   BEHALF_STATE_DIR        the state directory (default: .behalf/ beside behalf.json)
+  BEHALF_STATE_URL        keep the state in PostgreSQL (postgres://user@host/db) instead
   BEHALF_AGENT            the default agent id for `verify` and `mcp`
   BEHALF_BUSY_TIMEOUT_MS  how long to wait for a lock held by another process (default 10000)
   BEHALF_NOW              for testing only: pretend the time is this RFC 3339 instant"
@@ -175,6 +176,15 @@ Examples:
   behalf claude
   behalf claude --file AGENTS.md")]
     Claude(commands::ClaudeArgs),
+    /// The PostgreSQL state: schema status and upgrades, and moving a SQLite state into it
+    #[command(after_help = "Examples:
+  behalf migrate --from .behalf/state.db --to postgres://behalf@db.internal/behalf
+  behalf migrate status --url postgres://behalf@db.internal/behalf
+  BEHALF_STATE_URL=postgres://behalf@db.internal/behalf behalf migrate up
+
+With BEHALF_STATE_URL set, every behalf command keeps its state in that database instead of
+.behalf/state.db; migrations are applied when a behalf first opens it.")]
+    Migrate(commands::MigrateArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -244,6 +254,7 @@ fn main() -> ExitCode {
         Command::Mcp(c) => mcp::run(&globals, c),
         Command::Webhooks(c) => webhooks::run(&globals, c),
         Command::Claude(a) => commands::claude(&globals, a),
+        Command::Migrate(a) => commands::migrate(&globals, a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

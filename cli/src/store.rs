@@ -1,9 +1,11 @@
-//! The state database: `.behalf/state.db` (SQLite, WAL), through behalf-store's rows. One
-//! step (a verify, an approve, a deny) is one `BEGIN IMMEDIATE` transaction that reads only the
-//! rows it touches, runs the engine, writes the rows it changed and appends the audit records
-//! to a chain that is global across processes, with their webhook events; it commits, and only
-//! then does the caller see the result, so an allowed decision is durable before it is
-//! returned. A busy database is waited on (`BEHALF_BUSY_TIMEOUT_MS`) and the step retried.
+//! The state database: `.behalf/state.db` (SQLite, WAL), or PostgreSQL when
+//! `BEHALF_STATE_URL` names one, through behalf-store's rows. One step (a verify, an approve, a
+//! deny) is one transaction (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `SERIALIZABLE`) that reads
+//! only the rows it touches, runs the engine, writes the rows it changed and appends the audit
+//! records to a chain that is global across processes, with their webhook events; it commits,
+//! and only then does the caller see the result, so an allowed decision is durable before it is
+//! returned. A busy database or a lost serialization race is waited on
+//! (`BEHALF_BUSY_TIMEOUT_MS`) and the step retried.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,8 +14,9 @@ use std::time::Duration;
 use behalf_core::audit::verify_chain;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
-use behalf_store::sqlite::{SqliteStore, SqliteTx};
-use behalf_store::{StateStore, StoreError};
+use behalf_store::postgres::{redact, PostgresStore};
+use behalf_store::sqlite::SqliteStore;
+use behalf_store::{StateStore, StateTx, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -22,8 +25,18 @@ use crate::error::{exit, CliError, Result};
 pub const DB_FILE: &str = "state.db";
 const DEFAULT_BUSY_MS: u64 = 10_000;
 
+/// The environment variable that puts the state on PostgreSQL.
+pub const STATE_URL_ENV: &str = "BEHALF_STATE_URL";
+
+enum Backend {
+    Sqlite(SqliteStore),
+    /// Boxed: its connection config is large, and a Store is moved around.
+    Postgres(Box<PostgresStore>),
+}
+
 pub struct Store {
-    backend: SqliteStore,
+    backend: Backend,
+    /// The SQLite file, or the PostgreSQL URL with its password masked (for messages).
     pub path: PathBuf,
     /// The engine of the last policy seen: compiled once, reused by every step on it.
     engine: Option<Engine>,
@@ -44,6 +57,8 @@ pub struct ChainCheck {
     pub head: Option<(u64, String)>,
     /// (seq, 0-based index, problem) of the first bad record.
     pub broken: Option<(u64, u64, String)>,
+    /// Records committed but not chained yet (PostgreSQL, between a step and its chaining).
+    pub unchained: u64,
 }
 
 /// A store error as the CLI reports it; nothing was decided or recorded.
@@ -55,13 +70,54 @@ pub fn store_error(e: StoreError) -> CliError {
         StoreError::Corrupt(m) => CliError::state(m).hint(
             "the database was edited or damaged: restore .behalf/state.db from a backup, or move it away to start with empty state (its audit log is then lost); nothing was decided or recorded",
         ),
+        StoreError::Fault(m) if m.contains("unreachable") => CliError::state(m).hint(
+            "the PostgreSQL server in BEHALF_STATE_URL is down or unreachable; nothing was decided or recorded, and the next call tries again",
+        ),
         StoreError::Fault(m) => CliError::state(m)
             .hint("check that .behalf/ and .behalf/state.db are writable by this user"),
     }
 }
 
+/// `BEHALF_STATE_URL`, when it names a database (unset or empty: the project's SQLite file).
+pub fn state_url() -> Option<String> {
+    std::env::var(STATE_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+fn busy_wait() -> Duration {
+    Duration::from_millis(
+        std::env::var("BEHALF_BUSY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(DEFAULT_BUSY_MS),
+    )
+}
+
 impl Store {
+    /// The project's state: PostgreSQL when `BEHALF_STATE_URL` is set, else the SQLite file
+    /// in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
+        match state_url() {
+            Some(url) => Store::open_postgres(&url),
+            None => Store::open_sqlite(dir),
+        }
+    }
+
+    /// PostgreSQL at `url`, its pending migrations applied.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let shown = PathBuf::from(redact(url));
+        let backend =
+            PostgresStore::open(url, busy_wait()).map_err(|e| with_path(store_error(e), &shown))?;
+        Ok(Store {
+            backend: Backend::Postgres(Box::new(backend)),
+            path: shown,
+            engine: None,
+        })
+    }
+
+    /// The SQLite file `dir/state.db`.
+    pub fn open_sqlite(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError::state(format!(
                 "cannot create the state directory {}: {e}",
@@ -74,19 +130,30 @@ impl Store {
             let _ = std::fs::write(&ignore, "*\n");
         }
         let path = dir.join(DB_FILE);
-        let busy = Duration::from_millis(
-            std::env::var("BEHALF_BUSY_TIMEOUT_MS")
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(DEFAULT_BUSY_MS),
-        );
+        let busy = busy_wait();
         let backend =
             SqliteStore::open(&path, busy, busy).map_err(|e| with_path(store_error(e), &path))?;
         Ok(Store {
-            backend,
+            backend: Backend::Sqlite(backend),
             path,
             engine: None,
         })
+    }
+
+    /// The SQLite file the state is in; `None` on PostgreSQL (no file to watch).
+    pub fn file(&self) -> Option<&Path> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(&self.path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL store, for what only it has (migrations).
+    pub fn postgres(&mut self) -> Option<&mut PostgresStore> {
+        match &mut self.backend {
+            Backend::Postgres(p) => Some(p),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// The engine for `policy`, made once per policy (no copy of the policy per step).
@@ -106,7 +173,7 @@ impl Store {
         &mut self,
         policy: &Arc<Policy>,
         mut f: impl FnMut(
-            &mut SqliteTx<'_>,
+            &mut dyn StateTx,
             &mut Engine,
         )
             -> std::result::Result<(T, Vec<behalf_core::AuditRecord>), StoreError>,
@@ -117,9 +184,11 @@ impl Store {
             engine,
         } = self;
         let engine = Store::engine_for(engine, policy);
-        backend
-            .write(policy, |tx| f(tx, engine).map(|(out, _records)| out))
-            .map_err(|e| with_path(store_error(e), path))
+        match backend {
+            Backend::Sqlite(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
+            Backend::Postgres(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
+        }
+        .map_err(|e| with_path(store_error(e), path))
     }
 
     /// Verifies one request, durably.
@@ -206,30 +275,48 @@ impl Store {
         } = self;
         let engine = Store::engine_for(engine, policy);
         let mut f = Some(f);
-        backend
-            .read(policy, &mut |tx| {
-                behalf_store::load_all_in(tx, engine, now)?;
-                Ok(f.take().map(|f| f(engine)))
-            })
-            .map_err(|e| with_path(store_error(e), path))?
-            .ok_or_else(|| CliError::state("the read ran twice"))
+        let mut load = |tx: &mut dyn StateTx| {
+            behalf_store::load_all_in(tx, engine, now)?;
+            Ok(f.take().map(|f| f(engine)))
+        };
+        match backend {
+            Backend::Sqlite(b) => b.read(policy, &mut |tx| load(tx)),
+            Backend::Postgres(b) => b.read(&mut |tx| load(tx)),
+        }
+        .map_err(|e| with_path(store_error(e), path))?
+        .ok_or_else(|| CliError::state("the read ran twice"))
     }
 
-    /// The connection, for the webhook outbox (`webhooks/`).
-    pub fn conn(&mut self) -> &mut Connection {
-        self.backend.conn()
+    /// The connection, for the webhook outbox (`webhooks/`). On PostgreSQL the outbox is
+    /// filled in the same transactions, and drained by `behalf serve`.
+    pub fn conn(&mut self) -> Result<&mut Connection> {
+        match &mut self.backend {
+            Backend::Sqlite(b) => Ok(b.conn()),
+            Backend::Postgres(_) => Err(postgres_only_in_serve(
+                "the webhook outbox (deliver, status, replay)",
+            )),
+        }
     }
 
-    fn conn_ref(&self) -> &Connection {
-        self.backend.conn_ref()
+    fn conn_ref(&self) -> Result<&Connection> {
+        match &self.backend {
+            Backend::Sqlite(b) => Ok(b.conn_ref()),
+            Backend::Postgres(_) => Err(postgres_only_in_serve("this listing")),
+        }
     }
 
     /// The last `n` audit records, oldest first.
-    pub fn audit_tail(&self, n: u64, after: Option<u64>) -> Result<Vec<(u64, Value)>> {
+    pub fn audit_tail(&mut self, n: u64, after: Option<u64>) -> Result<Vec<(u64, Value)>> {
+        if let Backend::Postgres(p) = &mut self.backend {
+            let rows = p
+                .audit_tail(n, after.unwrap_or(0))
+                .map_err(|e| with_path(store_error(e), &self.path))?;
+            return Ok(rows);
+        }
         let mut rows = Vec::new();
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         let after = i64::try_from(after.unwrap_or(0)).unwrap_or(0);
-        let mut stmt = self.conn_ref().prepare(
+        let mut stmt = self.conn_ref()?.prepare(
             "SELECT seq, record FROM (SELECT seq, record FROM audit WHERE seq > ?2
              ORDER BY seq DESC LIMIT ?1) ORDER BY seq",
         )?;
@@ -244,9 +331,24 @@ impl Store {
     }
 
     /// Streams every audit record's stored JSON text in order.
-    pub fn audit_each(&self, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+    pub fn audit_each(&mut self, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+        if let Backend::Postgres(p) = &mut self.backend {
+            let mut after = 0;
+            loop {
+                let page = p
+                    .audit_after(after, 10_000)
+                    .map_err(|e| with_path(store_error(e), &self.path))?;
+                if page.is_empty() {
+                    return Ok(());
+                }
+                for record in &page {
+                    after = record.get("seq").and_then(Value::as_u64).unwrap_or(after);
+                    f(after, &record.to_string())?;
+                }
+            }
+        }
         let mut stmt = self
-            .conn_ref()
+            .conn_ref()?
             .prepare("SELECT seq, record FROM audit ORDER BY seq")?;
         let mut q = stmt.query([])?;
         while let Some(row) = q.next()? {
@@ -259,15 +361,36 @@ impl Store {
 
     /// Re-checks the whole chain: seq continuity from 1, every `prevHash` link, every `hash`,
     /// the row's columns against its record, and the head kept in `meta`.
-    pub fn verify_audit(&self) -> Result<ChainCheck> {
+    pub fn verify_audit(&mut self) -> Result<ChainCheck> {
+        if let Backend::Postgres(p) = &mut self.backend {
+            let found = p
+                .verify_audit()
+                .map_err(|e| with_path(store_error(e), &self.path))?;
+            return Ok(ChainCheck {
+                records: found.records,
+                head: found.head,
+                broken: (!found.chain.ok).then(|| {
+                    (
+                        found.chain.first_broken_seq.unwrap_or(0),
+                        found
+                            .chain
+                            .first_broken_seq
+                            .map_or(found.records, |s| s.saturating_sub(1)),
+                        found.chain.problem.unwrap_or_else(|| "broken link".into()),
+                    )
+                }),
+                unchained: found.unchained,
+            });
+        }
         let mut check = ChainCheck {
             records: 0,
             head: None,
             broken: None,
+            unchained: 0,
         };
         let mut prev: Option<Value> = None;
         let mut stmt = self
-            .conn_ref()
+            .conn_ref()?
             .prepare("SELECT seq, hash, record FROM audit ORDER BY seq")?;
         let mut q = stmt.query([])?;
         let mut index: u64 = 0;
@@ -311,7 +434,7 @@ impl Store {
         check.records = index;
         if check.broken.is_none() {
             let total: i64 = self
-                .conn_ref()
+                .conn_ref()?
                 .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
             check.records = u64::try_from(total).unwrap_or(0);
             let head = self.meta("audit_head")?;
@@ -334,19 +457,32 @@ impl Store {
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
         Ok(self
-            .conn_ref()
+            .conn_ref()?
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
             })
             .optional()?)
     }
 
-    pub fn audit_count(&self) -> Result<u64> {
+    pub fn audit_count(&mut self) -> Result<u64> {
+        if let Backend::Postgres(p) = &mut self.backend {
+            return p
+                .audit_count()
+                .map_err(|e| with_path(store_error(e), &self.path));
+        }
         let total: i64 = self
-            .conn_ref()
+            .conn_ref()?
             .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
+}
+
+/// What the CLI does only on its SQLite file; `behalf serve` does it on PostgreSQL.
+fn postgres_only_in_serve(what: &str) -> CliError {
+    CliError::usage(format!(
+        "{what} runs on the SQLite state only; this project's state is on PostgreSQL ({STATE_URL_ENV})"
+    ))
+    .hint("run it where `behalf serve` uses this database (it delivers webhooks from the shared outbox), or unset BEHALF_STATE_URL for the local state")
 }
 
 fn with_path(mut e: CliError, path: &Path) -> CliError {

@@ -116,6 +116,8 @@ pub struct AuditCheck {
     pub chain: ChainReport,
     /// Chained records read.
     pub records: u64,
+    /// The last chained record's (seq, hash).
+    pub head: Option<(u64, String)>,
     /// Records committed but not chained yet (a chainer will take them).
     pub unchained: u64,
 }
@@ -441,6 +443,51 @@ impl PostgresStore {
         result
     }
 
+    /// The last `n` chained records with `seq` greater than `after`, oldest first, as
+    /// (seq, record).
+    pub fn audit_tail(&mut self, n: u64, after: u64) -> Result<Vec<(u64, Value)>, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let result = (|| {
+            let client = self.client()?;
+            let rows = client
+                .query(
+                    "SELECT seq, record FROM (SELECT seq, record FROM audit WHERE seq > $2
+                     ORDER BY seq DESC LIMIT $1) AS tail ORDER BY seq",
+                    &[&n, &after],
+                )
+                .map_err(sql)?;
+            rows.iter()
+                .map(|r| {
+                    let seq: i64 = r.get(0);
+                    let text: &str = r.get(1);
+                    let value = serde_json::from_str(text).map_err(|_| damaged("audit record"))?;
+                    Ok((u64::try_from(seq).unwrap_or(0), value))
+                })
+                .collect()
+        })();
+        if let Err(e) = &result {
+            self.on_error(e);
+        }
+        result
+    }
+
+    /// How many records are chained.
+    pub fn audit_count(&mut self) -> Result<u64, StoreError> {
+        let result = (|| {
+            let client = self.client()?;
+            let n: i64 = client
+                .query_one("SELECT count(*) FROM audit", &[])
+                .map_err(sql)?
+                .get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })();
+        if let Err(e) = &result {
+            self.on_error(e);
+        }
+        result
+    }
+
     /// Chained records with `seq` greater than `after`, oldest first, at most `limit`.
     pub fn audit_after(&mut self, after: u64, limit: u64) -> Result<Vec<Value>, StoreError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
@@ -542,6 +589,7 @@ impl PostgresStore {
         Ok(AuditCheck {
             chain,
             records,
+            head: last_seq.zip(last_hash.map(str::to_string)),
             unchained: u64::try_from(unchained).unwrap_or(0),
         })
     }

@@ -63,7 +63,7 @@ Examples:
 
 pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
     let project = g.project()?;
-    let store = project.store()?;
+    let mut store = project.store()?;
     match c {
         AuditCommand::Tail {
             lines,
@@ -104,6 +104,7 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
                         "firstBrokenIndex": broken.map(|b| b.1),
                         "problem": broken.map(|b| b.2.clone()),
                         "head": check.head.as_ref().map(|h| json!({"seq": h.0, "hash": h.1})),
+                        "unchained": check.unchained,
                     })
                 );
             } else if let Some((seq, index, why)) = &check.broken {
@@ -118,6 +119,14 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
                         hash.get(..16).unwrap_or(hash)
                     ),
                     None => println!("audit chain ok: no records yet"),
+                }
+                if check.unchained > 0 {
+                    println!(
+                        "{} record{} committed and not chained yet (a running behalf chains {} in a moment)",
+                        check.unchained,
+                        plural(usize::try_from(check.unchained).unwrap_or(0)),
+                        if check.unchained == 1 { "it" } else { "them" }
+                    );
                 }
             }
             Ok(if check.broken.is_some() {

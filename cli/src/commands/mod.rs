@@ -1,11 +1,12 @@
 //! The commands on the policy and the state, one file each: init, check, verify, approvals,
-//! audit, test, claude.
+//! audit, test, claude, migrate.
 
 mod approvals;
 mod audit;
 mod check;
 mod claude;
 mod init;
+mod migrate;
 mod test;
 mod verify;
 
@@ -14,6 +15,7 @@ pub use audit::{audit, AuditCommand};
 pub use check::{check, CheckArgs};
 pub use claude::{claude, ClaudeArgs};
 pub use init::{init, InitArgs};
+pub use migrate::{migrate, MigrateArgs};
 pub use test::{test, TestArgs};
 pub use verify::{default_agent, parse_kv, verify, VerifyArgs};
 

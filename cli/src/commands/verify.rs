@@ -218,9 +218,21 @@ pub fn exit_for(packet: &Value) -> u8 {
 /// One packet per input line, in order. A line that is not UTF-8 or not JSON gets its own
 /// `invalid_request` packet (recorded like any decision); a database that stays locked past
 /// the wait denies that one line (`internal_error`, not recorded, as its message says) and the
-/// stream goes on.
+/// stream goes on. On PostgreSQL an unreachable server is the same: each line is denied until
+/// the server is back, and the stream connects again by itself.
 fn verify_stream(project: &Project, loaded: &Loaded) -> Result<u8> {
-    let mut store = project.store()?;
+    let shared = store::state_url().is_some();
+    let mut store = match project.store() {
+        Ok(s) => Some(s),
+        Err(e) if shared => {
+            eprintln!(
+                "behalf: {}; requests are denied until it is reachable",
+                e.message
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut out = std::io::stdout().lock();
@@ -241,7 +253,14 @@ fn verify_stream(project: &Project, loaded: &Loaded) -> Result<u8> {
             Ok(t) => store::Input::Json(t),
             Err(_) => store::Input::Unreadable("the line is not valid UTF-8"),
         };
-        let decision = match store.verify(&loaded.policy, now, request) {
+        let decided = match store.as_mut() {
+            Some(s) => s.verify(&loaded.policy, now, request),
+            // The shared database was unreachable: try it again for this line.
+            None => project
+                .store()
+                .and_then(|s| store.insert(s).verify(&loaded.policy, now, request)),
+        };
+        let decision = match decided {
             Ok(d) => d,
             Err(e) => {
                 let id = ids.make("req_").unwrap_or_else(|_| "req_unrecorded".into());

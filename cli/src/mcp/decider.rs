@@ -1,6 +1,8 @@
 //! Durable decisions for the proxy, on its own thread: the state database is checked before
 //! and after each decision, so a database removed or replaced mid-session denies calls (until
-//! a database is back) instead of recording allowed calls into a file nobody will read.
+//! a database is back) instead of recording allowed calls into a file nobody will read. On
+//! PostgreSQL (`BEHALF_STATE_URL`) there is no file to watch: an unreachable server denies the
+//! call, and the next call connects again.
 
 use std::path::{Path, PathBuf};
 
@@ -28,11 +30,21 @@ pub struct Decider {
     project: Project,
     path: PathBuf,
     store: Option<(Store, FileId)>,
+    /// The state is on PostgreSQL: no file identity to check.
+    shared: Option<Store>,
 }
 
 impl Decider {
     pub fn open(project: Project) -> Result<Decider> {
         let store = project.store()?;
+        if store.file().is_none() {
+            return Ok(Decider {
+                project,
+                path: store.path.clone(),
+                store: None,
+                shared: Some(store),
+            });
+        }
         let path = store.path.clone();
         let id = file_id(&path).ok_or_else(|| {
             CliError::state(format!("{} vanished as it was opened", path.display()))
@@ -41,6 +53,7 @@ impl Decider {
             project,
             path,
             store: Some((store, id)),
+            shared: None,
         })
     }
 
@@ -53,6 +66,16 @@ impl Decider {
 
     /// Verifies every request in one transaction and returns their packets, committed.
     pub fn decide_all(&mut self, requests: &[Value]) -> Result<(Vec<Value>, Loaded)> {
+        if let Some(store) = self.shared.as_mut() {
+            let loaded = self.project.load()?;
+            let now = project::now()?;
+            let packets = store
+                .verify_all(&loaded.policy, now, requests)?
+                .iter()
+                .map(|d| d.to_value())
+                .collect();
+            return Ok((packets, loaded));
+        }
         let Some(now_id) = file_id(&self.path) else {
             self.store = None;
             return Err(self.gone());

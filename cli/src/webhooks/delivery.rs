@@ -224,7 +224,7 @@ impl Deliverer {
         let (owner, host) = (self.owner.clone(), self.host.clone());
         let tx = self
             .store
-            .conn()
+            .conn()?
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let holders: Vec<String> = {
             let mut stmt = tx.prepare(
@@ -385,7 +385,7 @@ impl Deliverer {
         let mut logs = Vec::new();
         let tx = self
             .store
-            .conn()
+            .conn()?
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (row, outcome) in rows.iter().zip(outcomes) {
             let attempts = row.attempts + 1;

@@ -149,7 +149,7 @@ pub(super) fn remove(project: &Project, id: &str, purge: bool) -> Result<u8> {
     }
     save(project, &doc)?;
     let mut store = project.store()?;
-    let conn = store.conn();
+    let conn = store.conn()?;
     let waiting: i64 = conn.query_row(
         "SELECT count(*) FROM webhook_outbox WHERE endpoint = ?1 AND status != 'delivered'",
         params![id],
@@ -256,7 +256,7 @@ pub(super) fn enable(project: &Project, id: &str) -> Result<u8> {
         );
     }
     let mut store = project.store()?;
-    let n = store.conn().execute(
+    let n = store.conn()?.execute(
         "UPDATE webhook_endpoint SET disabled_at = NULL, disabled_reason = NULL, retry_at = 0
          WHERE id = ?1 AND disabled_at IS NOT NULL",
         params![id],

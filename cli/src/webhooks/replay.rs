@@ -14,7 +14,7 @@ pub(super) fn replay(project: &Project, id: &str, endpoint: Option<&str>) -> Res
     let mut store = project.store()?;
     let now = wall_ms();
     let tx = store
-        .conn()
+        .conn()?
         .transaction_with_behavior(TransactionBehavior::Immediate)?;
     // The audit record: by seq, or by the message id (derived from the record's hash).
     let found: Option<(i64, String, String)> = if let Ok(seq) = id.parse::<i64>() {

@@ -42,7 +42,7 @@ fn fmt_ms(ms: i64) -> String {
 pub(super) fn list(project: &Project, json: bool) -> Result<u8> {
     let loaded = project.load()?;
     let mut store = project.store()?;
-    let states = endpoint_states(store.conn())?;
+    let states = endpoint_states(store.conn()?)?;
     let mut out = Vec::new();
     for w in &loaded.policy.webhooks {
         let set = |n: &str| std::env::var(n).map(|v| !v.is_empty()).unwrap_or(false);
@@ -106,7 +106,7 @@ pub(super) fn list(project: &Project, json: bool) -> Result<u8> {
 pub(super) fn status(project: &Project, json_out: bool, limit: u32) -> Result<u8> {
     let loaded = project.load()?;
     let mut store = project.store()?;
-    let conn = store.conn();
+    let conn = store.conn()?;
     let states = endpoint_states(conn)?;
     let now = wall_ms();
     let in_policy: HashSet<String> = loaded

@@ -63,6 +63,7 @@ impl Project {
             .env("BEHALF_NOW", NOW)
             .env_remove("BEHALF_POLICY")
             .env_remove("BEHALF_STATE_DIR")
+            .env_remove("BEHALF_STATE_URL")
             .env_remove("BEHALF_AGENT")
             .stdin(Stdio::null());
         c
