@@ -47,6 +47,7 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
         state,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
+        clock: behalf_server::clock::Clock::from_env().map_err(CliError::usage)?,
     };
     behalf_server::run(options).map_err(|e| CliError::new(exit::SOFTWARE, e))?;
     Ok(exit::OK)

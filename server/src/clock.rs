@@ -18,6 +18,15 @@ impl Clock {
         }
     }
 
+    pub fn system() -> Clock {
+        Clock { fixed: None }
+    }
+
+    /// A clock that stays at `at`.
+    pub fn fixed(at: Millis) -> Clock {
+        Clock { fixed: Some(at) }
+    }
+
     pub fn now(&self) -> Millis {
         self.fixed.unwrap_or_else(behalf_store::wall_ms)
     }

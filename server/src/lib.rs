@@ -32,6 +32,8 @@ pub struct ServeOptions {
     pub state: PathBuf,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The system clock, or a fixed instant (`BEHALF_NOW`, for tests).
+    pub clock: clock::Clock,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
@@ -89,14 +91,24 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-/// Serves until SIGINT or SIGTERM. Prints `listening on URL` once it accepts connections.
+/// Serves on `options.listen` until SIGINT or SIGTERM. Prints `listening on URL` once it
+/// accepts connections (with the port chosen when `listen` asks for port 0).
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
-    let state = AppState::open(options.state.clone(), options.policy.clone())?;
+    let listener = std::net::TcpListener::bind(options.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    serve_on(listener, options, shutdown_signal()).await
+}
+
+/// Serves on a bound listener until `stop` completes.
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    options: ServeOptions,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let state = AppState::open(options.state.clone(), options.policy.clone(), options.clock)?;
     tokio::spawn(watch_policy(state.clone()));
     tokio::spawn(events::tail(state.clone()));
     let app = router(state);
-    let listener = std::net::TcpListener::bind(options.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -119,7 +131,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
             let handle = axum_server::Handle::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
-                shutdown_signal().await;
+                stop.await;
                 stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
             });
             println!("behalf serve: listening on https://{bound}");
@@ -135,7 +147,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), String> {
                 .map_err(|e| format!("cannot listen on {bound}: {e}"))?;
             println!("behalf serve: listening on http://{bound}");
             axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(stop)
                 .await
                 .map_err(|e| format!("the server stopped: {e}"))
         }

@@ -40,8 +40,11 @@ struct Shared {
 
 impl AppState {
     /// Opens the state database, loads the policy and starts the decision writer.
-    pub fn open(state_path: PathBuf, policy_path: PathBuf) -> Result<AppState, String> {
-        let clock = Clock::from_env()?;
+    pub fn open(
+        state_path: PathBuf,
+        policy_path: PathBuf,
+        clock: Clock,
+    ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
         let store = SqliteStore::open(&state_path, BUSY, BUSY)
             .map_err(|e| format!("{}: {e}", state_path.display()))?;
