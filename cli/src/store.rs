@@ -16,7 +16,7 @@ use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
 use behalf_store::postgres::{redact, PostgresStore};
 use behalf_store::sqlite::SqliteStore;
-use behalf_store::{StateStore, StateTx, StoreError};
+use behalf_store::{AgentKeys, StateStore, StateTx, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -285,6 +285,14 @@ impl Store {
         }
         .map_err(|e| with_path(store_error(e), path))?
         .ok_or_else(|| CliError::state("the read ran twice"))
+    }
+
+    /// The agent keys, in whichever database holds the state.
+    pub fn agent_keys(&mut self) -> &mut dyn AgentKeys {
+        match &mut self.backend {
+            Backend::Sqlite(b) => b,
+            Backend::Postgres(b) => &mut **b,
+        }
     }
 
     /// The connection, for the webhook outbox (`webhooks/`). On PostgreSQL the outbox is

@@ -16,12 +16,17 @@
 
 use behalf_core::audit::AuditRecord;
 use behalf_core::policy::WebhookEndpoint;
+use behalf_core::state::Grant;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, Policy, Prepared};
 use serde_json::Value;
 
+pub use agent_keys::{AgentKey, AgentKeys};
 pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
+pub use listings::{Listings, Scope};
 
+pub mod agent_keys;
+pub mod listings;
 pub mod memory;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod migrate;
@@ -70,6 +75,13 @@ pub trait StateTx {
         id: &str,
         now: Millis,
     ) -> Result<Rows, StoreError>;
+    /// The live grant `id` (revoking it).
+    fn grant(
+        &mut self,
+        policy: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Grant>, StoreError>;
     /// Every live row (listings: pending approvals, active grants). Not on the decision path.
     fn all_rows(&mut self, policy: &Policy, now: Millis) -> Result<Rows, StoreError>;
     /// Writes the rows a step changed.
@@ -148,6 +160,45 @@ pub fn deny_in<T: StateTx + ?Sized>(
     engine.load_rows(rows);
     let result = engine.deny(id, now);
     finish(tx, engine).map(|records| (result, records))
+}
+
+/// Revokes live grant `id` inside a transaction: its row goes and a `grant.revoked` record
+/// naming `by` (who revoked it) is appended. `None` when there is no such live grant.
+pub fn revoke_grant_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    policy: &Policy,
+    id: &str,
+    now: Millis,
+) -> Result<Option<(Grant, Vec<AuditRecord>)>, StoreError> {
+    tx.prune(now)?;
+    let Some(grant) = tx.grant(policy, id, now)? else {
+        return Ok(None);
+    };
+    tx.apply(&Changes {
+        grants_removed: vec![grant.id.clone()],
+        ..Changes::default()
+    })?;
+    let request = &grant.request;
+    let record = AuditRecord {
+        seq: 0,
+        time: now,
+        event: "grant.revoked",
+        request_id: None,
+        agent_id: Some(request.agent_id.as_str().into()),
+        action: Some(request.action.as_str().into()),
+        vendor: request.vendor.as_deref().map(Into::into),
+        resource: request.resource.as_deref().map(Into::into),
+        params: Some(request.params.clone()),
+        decision: None,
+        reason: None,
+        matched_permission: Some(grant.permission.clone()),
+        approval_id: Some(grant.approval_id.clone()),
+        grant_id: Some(grant.id.clone()),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let records = tx.append_audit(vec![record])?;
+    Ok(Some((grant, records)))
 }
 
 /// Loads every live row into `engine`, for listings.

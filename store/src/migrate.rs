@@ -112,6 +112,11 @@ const TABLES: &[Table] = &[
         columns: &["id", "disabled_at", "disabled_reason", "retry_at"],
         order: "id",
     },
+    Table {
+        name: "agent_keys",
+        columns: &["key_id", "agent_id", "hash", "created_at", "revoked_at"],
+        order: "created_at, key_id",
+    },
 ];
 
 /// Columns that hold integers (the rest are text).
@@ -264,6 +269,12 @@ pub fn sqlite_to_postgres(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .ok();
+    // PostgreSQL keeps each record's agent in a column of its own (agent-scoped reads).
+    tx.execute(
+        "UPDATE audit SET agent_id = (record::jsonb) ->> 'agentId'",
+        &[],
+    )
+    .map_err(pg)?;
     if let Some((seq, hash)) = head {
         tx.execute(
             "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",

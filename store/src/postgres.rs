@@ -39,6 +39,8 @@ use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
 use serde_json::Value;
 
+use crate::agent_keys::{AgentKey, AgentKeys};
+use crate::listings::{Listings, Scope as ListScope};
 use crate::{StateStore, StateTx, StoreError};
 
 /// Rows of each kind forgotten per step at most (as in SQLite).
@@ -86,9 +88,10 @@ CREATE TABLE audit_head (id INT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT 
 INSERT INTO audit_head (id, seq, hash)
     VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 CREATE TABLE audit (seq BIGINT PRIMARY KEY, time TEXT NOT NULL, event TEXT NOT NULL,
-    request_id TEXT, decision TEXT, reason TEXT, approval_id TEXT, hash TEXT NOT NULL,
-    record TEXT NOT NULL);
+    request_id TEXT, agent_id TEXT, decision TEXT, reason TEXT, approval_id TEXT,
+    hash TEXT NOT NULL, record TEXT NOT NULL);
 CREATE INDEX audit_request ON audit (request_id);
+CREATE INDEX audit_by_agent ON audit (agent_id, seq);
 CREATE TABLE webhook_outbox (id BIGSERIAL PRIMARY KEY, msg_id TEXT NOT NULL,
     endpoint TEXT NOT NULL, seq BIGINT NOT NULL, event_type TEXT NOT NULL, body TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending', attempts INT NOT NULL DEFAULT 0,
@@ -98,6 +101,13 @@ CREATE TABLE webhook_outbox (id BIGSERIAL PRIMARY KEY, msg_id TEXT NOT NULL,
 CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_at);
 CREATE TABLE webhook_endpoint (id TEXT PRIMARY KEY, disabled_at BIGINT,
     disabled_reason TEXT, retry_at BIGINT NOT NULL DEFAULT 0);
+",
+}, Migration {
+    version: 2,
+    name: "agent keys",
+    sql: "
+CREATE TABLE agent_keys (key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, revoked_at BIGINT);
 ",
 }];
 
@@ -342,8 +352,9 @@ impl PostgresStore {
             }
             let insert = tx
                 .prepare(
-                    "INSERT INTO audit (seq, time, event, request_id, decision, reason,
-                         approval_id, hash, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO audit (seq, time, event, request_id, agent_id, decision, reason,
+                         approval_id, hash, record)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .map_err(sql)?;
             let outbox = tx
@@ -374,6 +385,7 @@ impl PostgresStore {
                         &format_rfc3339(record.time),
                         &record.event,
                         &record.request_id,
+                        &record.agent_id.as_deref(),
                         &record.decision,
                         &record.reason,
                         &record.approval_id,
@@ -944,6 +956,23 @@ impl StateTx for PostgresTx<'_> {
         Ok(rows)
     }
 
+    fn grant(
+        &mut self,
+        policy: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Grant>, StoreError> {
+        Ok(self
+            .grants(
+                policy,
+                "SELECT record FROM grants WHERE id = $1 AND expires_at > $2
+                     ORDER BY created_at, id",
+                &[&id, &now],
+            )?
+            .into_iter()
+            .next())
+    }
+
     fn all_rows(&mut self, policy: &Policy, now: Millis) -> Result<Rows, StoreError> {
         let mut rows = Rows {
             approvals: self.approvals(
@@ -1080,5 +1109,188 @@ impl StateTx for PostgresTx<'_> {
     fn prune(&mut self, now: Millis) -> Result<(), StoreError> {
         self.prune_at = Some(now);
         Ok(())
+    }
+}
+
+impl PostgresStore {
+    /// Runs `f` on the connection (one statement, autocommit), forgetting the connection when
+    /// it failed.
+    fn with_client<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let result = self.client().and_then(f);
+        if let Err(e) = &result {
+            self.on_error(e);
+        }
+        result
+    }
+}
+
+fn agent_key_row(row: &postgres::Row) -> AgentKey {
+    AgentKey {
+        key_id: row.get(0),
+        agent_id: row.get(1),
+        created_at: row.get(2),
+        revoked_at: row.get(3),
+    }
+}
+
+impl AgentKeys for PostgresStore {
+    fn create_agent_key(&mut self, key: &AgentKey, hash: &str) -> Result<(), StoreError> {
+        self.with_client(|c| {
+            c.execute(
+                "INSERT INTO agent_keys (key_id, agent_id, hash, created_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&key.key_id, &key.agent_id, &hash, &key.created_at, &key.revoked_at],
+            )
+            .map_err(sql)?;
+            Ok(())
+        })
+    }
+
+    fn agent_keys(&mut self) -> Result<Vec<AgentKey>, StoreError> {
+        self.with_client(|c| {
+            Ok(c.query(
+                "SELECT key_id, agent_id, created_at, revoked_at FROM agent_keys
+                 ORDER BY created_at, key_id",
+                &[],
+            )
+            .map_err(sql)?
+            .iter()
+            .map(agent_key_row)
+            .collect())
+        })
+    }
+
+    fn revoke_agent_key(&mut self, key_id: &str, now: Millis) -> Result<bool, StoreError> {
+        self.with_client(|c| {
+            let n = c
+                .execute(
+                    "UPDATE agent_keys SET revoked_at = coalesce(revoked_at, $2) WHERE key_id = $1",
+                    &[&key_id, &now],
+                )
+                .map_err(sql)?;
+            Ok(n > 0)
+        })
+    }
+
+    fn agent_key_by_hash(&mut self, hash: &str) -> Result<Option<AgentKey>, StoreError> {
+        self.with_client(|c| {
+            Ok(c.query_opt(
+                "SELECT key_id, agent_id, created_at, revoked_at FROM agent_keys WHERE hash = $1",
+                &[&hash],
+            )
+            .map_err(sql)?
+            .as_ref()
+            .map(agent_key_row))
+        })
+    }
+}
+
+fn values(rows: &[postgres::Row], what: &str) -> Result<Vec<Value>, StoreError> {
+    rows.iter()
+        .map(|r| serde_json::from_str(r.get::<_, &str>(0)).map_err(|_| damaged(what)))
+        .collect()
+}
+
+impl Listings for PostgresStore {
+    fn approval(&mut self, id: &str, now: Millis) -> Result<Option<Value>, StoreError> {
+        self.with_client(|c| {
+            let rows = c
+                .query(
+                    "SELECT record FROM approvals WHERE id = $1 AND forget_at > $2",
+                    &[&id, &now],
+                )
+                .map_err(sql)?;
+            Ok(values(&rows, "approval")?.into_iter().next())
+        })
+    }
+
+    fn open_approvals(
+        &mut self,
+        scope: ListScope<'_>,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<Value>, StoreError> {
+        let limit = i64::from(limit);
+        self.with_client(|c| {
+            let rows = match scope {
+                ListScope::All => c.query(
+                    "SELECT record FROM approvals WHERE status = 'pending' AND expires_at > $1
+                     ORDER BY created_at, id LIMIT $2",
+                    &[&now, &limit],
+                ),
+                ListScope::Agent(agent) => c.query(
+                    "SELECT record FROM approvals WHERE status = 'pending' AND expires_at > $1
+                     AND (record::jsonb) #>> '{request,agentId}' = $3
+                     ORDER BY created_at, id LIMIT $2",
+                    &[&now, &limit, &agent],
+                ),
+            }
+            .map_err(sql)?;
+            values(&rows, "approval")
+        })
+    }
+
+    fn live_grants(
+        &mut self,
+        scope: ListScope<'_>,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<Value>, StoreError> {
+        let limit = i64::from(limit);
+        self.with_client(|c| {
+            let rows = match scope {
+                ListScope::All => c.query(
+                    "SELECT record FROM grants WHERE expires_at > $1
+                     ORDER BY created_at, id LIMIT $2",
+                    &[&now, &limit],
+                ),
+                ListScope::Agent(agent) => c.query(
+                    "SELECT record FROM grants WHERE expires_at > $1
+                     AND (record::jsonb) #>> '{request,agentId}' = $3
+                     ORDER BY created_at, id LIMIT $2",
+                    &[&now, &limit, &agent],
+                ),
+            }
+            .map_err(sql)?;
+            values(&rows, "grant")
+        })
+    }
+
+    fn audit_after(
+        &mut self,
+        scope: ListScope<'_>,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Value>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::from(limit);
+        self.with_client(|c| {
+            let rows = match scope {
+                ListScope::All => c.query(
+                    "SELECT record FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                    &[&after, &limit],
+                ),
+                ListScope::Agent(agent) => c.query(
+                    "SELECT record FROM audit WHERE agent_id = $3 AND seq > $1
+                     ORDER BY seq LIMIT $2",
+                    &[&after, &limit, &agent],
+                ),
+            }
+            .map_err(sql)?;
+            values(&rows, "audit record")
+        })
+    }
+
+    fn audit_head(&mut self) -> Result<u64, StoreError> {
+        self.with_client(|c| {
+            let seq: i64 = c
+                .query_one("SELECT seq FROM audit_head WHERE id = 1", &[])
+                .map_err(sql)?
+                .get(0);
+            Ok(u64::try_from(seq).unwrap_or(0))
+        })
     }
 }
