@@ -14,6 +14,7 @@ use std::time::Duration;
 use behalf_core::audit::verify_chain;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
+use behalf_store::any::AnyStore;
 use behalf_store::postgres::{redact, PostgresStore};
 use behalf_store::sqlite::SqliteStore;
 use behalf_store::{AgentKeys, StateStore, StateTx, StoreError};
@@ -28,14 +29,8 @@ const DEFAULT_BUSY_MS: u64 = 10_000;
 /// The environment variable that puts the state on PostgreSQL.
 pub const STATE_URL_ENV: &str = "BEHALF_STATE_URL";
 
-enum Backend {
-    Sqlite(SqliteStore),
-    /// Boxed: its connection config is large, and a Store is moved around.
-    Postgres(Box<PostgresStore>),
-}
-
 pub struct Store {
-    backend: Backend,
+    backend: AnyStore,
     /// The SQLite file, or the PostgreSQL URL with its password masked (for messages).
     pub path: PathBuf,
     /// The engine of the last policy seen: compiled once, reused by every step on it.
@@ -110,7 +105,7 @@ impl Store {
         let backend =
             PostgresStore::open(url, busy_wait()).map_err(|e| with_path(store_error(e), &shown))?;
         Ok(Store {
-            backend: Backend::Postgres(Box::new(backend)),
+            backend: AnyStore::Postgres(Box::new(backend)),
             path: shown,
             engine: None,
         })
@@ -134,7 +129,7 @@ impl Store {
         let backend =
             SqliteStore::open(&path, busy, busy).map_err(|e| with_path(store_error(e), &path))?;
         Ok(Store {
-            backend: Backend::Sqlite(backend),
+            backend: AnyStore::Sqlite(backend),
             path,
             engine: None,
         })
@@ -143,17 +138,14 @@ impl Store {
     /// The SQLite file the state is in; `None` on PostgreSQL (no file to watch).
     pub fn file(&self) -> Option<&Path> {
         match self.backend {
-            Backend::Sqlite(_) => Some(&self.path),
-            Backend::Postgres(_) => None,
+            AnyStore::Sqlite(_) => Some(&self.path),
+            AnyStore::Postgres(_) => None,
         }
     }
 
     /// The PostgreSQL store, for what only it has (migrations).
     pub fn postgres(&mut self) -> Option<&mut PostgresStore> {
-        match &mut self.backend {
-            Backend::Postgres(p) => Some(p),
-            Backend::Sqlite(_) => None,
-        }
+        self.backend.postgres()
     }
 
     /// The engine for `policy`, made once per policy (no copy of the policy per step).
@@ -185,8 +177,8 @@ impl Store {
         } = self;
         let engine = Store::engine_for(engine, policy);
         match backend {
-            Backend::Sqlite(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
-            Backend::Postgres(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
+            AnyStore::Sqlite(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
+            AnyStore::Postgres(b) => b.write(policy, |tx| f(tx, engine).map(|(out, _records)| out)),
         }
         .map_err(|e| with_path(store_error(e), path))
     }
@@ -279,28 +271,23 @@ impl Store {
             behalf_store::load_all_in(tx, engine, now)?;
             Ok(f.take().map(|f| f(engine)))
         };
-        match backend {
-            Backend::Sqlite(b) => b.read(policy, &mut |tx| load(tx)),
-            Backend::Postgres(b) => b.read(&mut |tx| load(tx)),
-        }
-        .map_err(|e| with_path(store_error(e), path))?
-        .ok_or_else(|| CliError::state("the read ran twice"))
+        backend
+            .read(policy, &mut load)
+            .map_err(|e| with_path(store_error(e), path))?
+            .ok_or_else(|| CliError::state("the read ran twice"))
     }
 
     /// The agent keys, in whichever database holds the state.
     pub fn agent_keys(&mut self) -> &mut dyn AgentKeys {
-        match &mut self.backend {
-            Backend::Sqlite(b) => b,
-            Backend::Postgres(b) => &mut **b,
-        }
+        &mut self.backend
     }
 
     /// The connection, for the webhook outbox (`webhooks/`). On PostgreSQL the outbox is
     /// filled in the same transactions, and drained by `behalf serve`.
     pub fn conn(&mut self) -> Result<&mut Connection> {
         match &mut self.backend {
-            Backend::Sqlite(b) => Ok(b.conn()),
-            Backend::Postgres(_) => Err(postgres_only_in_serve(
+            AnyStore::Sqlite(b) => Ok(b.conn()),
+            AnyStore::Postgres(_) => Err(postgres_only_in_serve(
                 "the webhook outbox (deliver, status, replay)",
             )),
         }
@@ -308,14 +295,14 @@ impl Store {
 
     fn conn_ref(&self) -> Result<&Connection> {
         match &self.backend {
-            Backend::Sqlite(b) => Ok(b.conn_ref()),
-            Backend::Postgres(_) => Err(postgres_only_in_serve("this listing")),
+            AnyStore::Sqlite(b) => Ok(b.conn_ref()),
+            AnyStore::Postgres(_) => Err(postgres_only_in_serve("this listing")),
         }
     }
 
     /// The last `n` audit records, oldest first.
     pub fn audit_tail(&mut self, n: u64, after: Option<u64>) -> Result<Vec<(u64, Value)>> {
-        if let Backend::Postgres(p) = &mut self.backend {
+        if let AnyStore::Postgres(p) = &mut self.backend {
             let rows = p
                 .audit_tail(n, after.unwrap_or(0))
                 .map_err(|e| with_path(store_error(e), &self.path))?;
@@ -340,7 +327,7 @@ impl Store {
 
     /// Streams every audit record's stored JSON text in order.
     pub fn audit_each(&mut self, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
-        if let Backend::Postgres(p) = &mut self.backend {
+        if let AnyStore::Postgres(p) = &mut self.backend {
             let mut after = 0;
             loop {
                 let page = p
@@ -370,7 +357,7 @@ impl Store {
     /// Re-checks the whole chain: seq continuity from 1, every `prevHash` link, every `hash`,
     /// the row's columns against its record, and the head kept in `meta`.
     pub fn verify_audit(&mut self) -> Result<ChainCheck> {
-        if let Backend::Postgres(p) = &mut self.backend {
+        if let AnyStore::Postgres(p) = &mut self.backend {
             let found = p
                 .verify_audit()
                 .map_err(|e| with_path(store_error(e), &self.path))?;
@@ -473,7 +460,7 @@ impl Store {
     }
 
     pub fn audit_count(&mut self) -> Result<u64> {
-        if let Backend::Postgres(p) = &mut self.backend {
+        if let AnyStore::Postgres(p) = &mut self.backend {
             return p
                 .audit_count()
                 .map_err(|e| with_path(store_error(e), &self.path));

@@ -26,6 +26,8 @@ pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
 pub use listings::{Listings, Scope};
 
 pub mod agent_keys;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub mod any;
 pub mod listings;
 pub mod memory;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
@@ -104,7 +106,7 @@ pub trait StateTx {
 
 /// A state store: runs steps in transactions.
 pub trait StateStore {
-    type Tx<'a>: StateTx;
+    type Tx<'a>: StateTx + ?Sized;
 
     /// Runs `step` in one write transaction and commits it; on [`StoreError::Conflict`]
     /// (from the step or the commit) the transaction is rolled back and the whole step run

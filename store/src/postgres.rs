@@ -61,10 +61,11 @@ pub struct Migration {
 
 /// Every migration this behalf knows, oldest first. A new schema change is a new entry;
 /// an applied entry is never edited.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "state as rows",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "state as rows",
+        sql: "
 CREATE TABLE approvals (id TEXT PRIMARY KEY, permission TEXT NOT NULL,
     passport TEXT NOT NULL, fingerprint TEXT NOT NULL, status TEXT NOT NULL,
     created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, forget_at BIGINT NOT NULL,
@@ -102,14 +103,16 @@ CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_at);
 CREATE TABLE webhook_endpoint (id TEXT PRIMARY KEY, disabled_at BIGINT,
     disabled_reason TEXT, retry_at BIGINT NOT NULL DEFAULT 0);
 ",
-}, Migration {
-    version: 2,
-    name: "agent keys",
-    sql: "
+    },
+    Migration {
+        version: 2,
+        name: "agent keys",
+        sql: "
 CREATE TABLE agent_keys (key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
     hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, revoked_at BIGINT);
 ",
-}];
+    },
+];
 
 /// A migration's state in one database.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1142,7 +1145,13 @@ impl AgentKeys for PostgresStore {
             c.execute(
                 "INSERT INTO agent_keys (key_id, agent_id, hash, created_at, revoked_at)
                  VALUES ($1, $2, $3, $4, $5)",
-                &[&key.key_id, &key.agent_id, &hash, &key.created_at, &key.revoked_at],
+                &[
+                    &key.key_id,
+                    &key.agent_id,
+                    &hash,
+                    &key.created_at,
+                    &key.revoked_at,
+                ],
             )
             .map_err(sql)?;
             Ok(())
