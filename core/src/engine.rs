@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
-use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
+use crate::decision::{Decision, Reason, TraceDetail, TraceResult, TraceStep};
 use crate::error::{ApiError, BehalfError};
 use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
@@ -287,9 +287,9 @@ impl Engine {
                 step: "request",
                 permission: None,
                 result: if reason == Reason::InternalError {
-                    "fault"
+                    TraceResult::Fault
                 } else {
-                    "invalid"
+                    TraceResult::Invalid
                 },
                 detail: TraceDetail::Owned(rejection.message.clone()),
             }],

@@ -38,7 +38,7 @@ pub mod time;
 pub mod webhook;
 
 pub use audit::{verify_chain, verify_chain_anchored, Anchor, AuditRecord, ChainReport};
-pub use decision::{Decision, DecisionKind, Reason};
+pub use decision::{Decision, DecisionKind, Reason, TraceResult};
 pub use engine::{verify_once, Engine, EngineOptions, Prepared};
 pub use error::{ApiError, BehalfError};
 pub use policy::{validate, Policy, PolicyError, Problem};
