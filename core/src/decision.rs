@@ -146,6 +146,12 @@ impl TraceResult {
     }
 }
 
+impl std::fmt::Display for TraceResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A trace step's explanation: mostly fixed text or text prepared when the policy compiled,
 /// so building a trace allocates nothing.
 #[derive(Clone, Debug)]
