@@ -539,7 +539,10 @@ fn compare_problems(
     for e in expected {
         let path = e.get("path").and_then(Value::as_str).unwrap_or_default();
         let code = e.get("code").and_then(Value::as_str).unwrap_or_default();
-        if !problems.iter().any(|p| p.path == path && p.code == code) {
+        if !problems
+            .iter()
+            .any(|p| p.path == path && p.code.as_str() == code)
+        {
             failures.push(format!(
                 "missing problem {code} at `{path}`; got: {}",
                 problems
