@@ -220,7 +220,7 @@ impl Store {
         &mut self.backend
     }
 
-    /// The connection, for the webhook outbox (`webhooks.rs`).
+    /// The connection, for the webhook outbox (`webhooks/`).
     pub fn conn(&mut self) -> &mut Connection {
         self.backend.conn()
     }

@@ -1,9 +1,10 @@
 //! `behalf mcp init`: writes .mcp.json so that every server runs behind `behalf mcp proxy`.
 
 use super::{profiles, sanitize_vendor, InitArgs};
-use crate::commands::{default_agent, write_atomically};
+use crate::commands::default_agent;
 use crate::error::{exit, CliError, Result};
 use crate::ojson::OValue;
+use crate::project::write_atomically;
 use crate::Globals;
 
 /// The agent's key, from the client's environment: `.mcp.json` never holds the key itself.
