@@ -22,7 +22,7 @@ pub struct RemoteServer {
     http: ureq::Agent,
 }
 
-fn fault(why: String, request: &Value) -> Value {
+fn fault(why: String, request: &Value) -> (Value, String) {
     let id = request
         .get("requestId")
         .and_then(Value::as_str)
@@ -33,7 +33,8 @@ fn fault(why: String, request: &Value) -> Value {
                 .make("req_")
                 .unwrap_or_else(|_| "req_unrecorded".into())
         });
-    Decision::fault(why, id, crate::project::now().unwrap_or(0)).to_value()
+    let d = Decision::fault(why, id, crate::project::now().unwrap_or(0));
+    (d.to_value(), d.to_json())
 }
 
 /// Whole and consistent: `allowed` exactly when the decision is `allowed`.
@@ -93,6 +94,11 @@ impl RemoteServer {
 
     /// The server's packet for `request`, or a denied `internal_error` packet.
     pub fn verify(&self, request: &Value) -> Value {
+        self.verify_text(request).0
+    }
+
+    /// `verify`, with the packet's JSON text as the server sent it (or as made here).
+    pub fn verify_text(&self, request: &Value) -> (Value, String) {
         let url = &self.url;
         let sent = self
             .http
@@ -102,13 +108,15 @@ impl RemoteServer {
             .send(request.to_string());
         let mut response = match sent {
             Ok(r) => r,
-            Err(ureq::Error::Timeout(_)) => return fault(
-                format!(
+            Err(ureq::Error::Timeout(_)) => {
+                return fault(
+                    format!(
                     "the behalf server {url} did not answer within {} ms; not known to be recorded",
                     self.timeout.as_millis()
                 ),
-                request,
-            ),
+                    request,
+                )
+            }
             Err(e) => {
                 return fault(
                     format!("cannot reach the behalf server {url}: {e}"),
@@ -119,12 +127,14 @@ impl RemoteServer {
         let status = response.status().as_u16();
         let text = match response.body_mut().read_to_string() {
             Ok(t) => t,
-            Err(e) => return fault(
-                format!(
+            Err(e) => {
+                return fault(
+                    format!(
                     "the behalf server {url} answered {status} but the body could not be read: {e}"
                 ),
-                request,
-            ),
+                    request,
+                )
+            }
         };
         let parsed: Option<Value> = serde_json::from_str(&text).ok();
         if status != 200 {
@@ -144,7 +154,7 @@ impl RemoteServer {
             );
         }
         match parsed {
-            Some(p) if is_packet(&p) => p,
+            Some(p) if is_packet(&p) => (p, text),
             Some(_) => fault(
                 format!(
                     "the behalf server {url} answered with something that is not a decision packet"
