@@ -14,7 +14,7 @@ cargo fmt -p behalf-server -- --check
 step "clippy (behalf-server; lints deny unwrap/expect/panic/indexing)"
 cargo clippy -p behalf-server --all-targets -- -D warnings
 step "cargo test -p behalf-server (unit tests, the /v1 API over HTTP)"
-cargo test -p behalf-server --lib --test api
+cargo test -p behalf-server --lib --test api --test webhooks
 
 step "cargo build -p behalf-cli (the binary the process tests run)"
 cargo build -p behalf-cli
@@ -39,6 +39,7 @@ node --test --test-concurrency=1 server/tests/clients/client.test.mjs
 step "behalf.Client and AsyncClient (Python) against behalf serve"
 bash scripts/setup-py.sh
 VENV="$ROOT/bindings-py/.venv"
+export PATH="$VENV/bin:$PATH"
 CARGO_TARGET_DIR="$ROOT/target/python" \
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
   --force-reinstall --no-deps ./bindings-py
