@@ -1,6 +1,7 @@
 //! Audit records from Python, and the chain verifier.
 
 use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
+use behalf_core::ErrorCode;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,7 +16,7 @@ fn bad_record(py: Python<'_>, message: &str) -> PyErr {
         py,
         "WebhookError",
         message,
-        "bad_audit_record",
+        ErrorCode::BadAuditRecord,
         "pass one record exactly as on_decision or audit_log() handed it out",
         None,
     )

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use behalf_core::request::Rejection;
 use behalf_core::time::Millis;
+use behalf_core::ErrorCode;
 use behalf_core::{Decision, Engine, EngineOptions};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -366,7 +367,7 @@ impl PyEngine {
                     py,
                     "StateError",
                     &e.describe("the state"),
-                    "bad_state",
+                    ErrorCode::BadState,
                     "pass the exact value export_state() returned",
                     None,
                 )
@@ -377,7 +378,7 @@ impl PyEngine {
                     py,
                     "StateError",
                     &format!("the state is not JSON at `{}`: {}", r.path, r.message),
-                    "bad_state",
+                    ErrorCode::BadState,
                     "pass the exact value export_state() returned",
                     None,
                 )

@@ -1,6 +1,6 @@
 //! Errors: the classes live in behalf/_errors.py; the extension only raises them.
 
-use behalf_core::{ApiError, PolicyError, Problem};
+use behalf_core::{ApiError, ErrorCode, PolicyError, Problem};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyType};
 use serde_json::Value;
@@ -20,13 +20,13 @@ pub(crate) fn raise(
     py: Python<'_>,
     class: &str,
     message: &str,
-    code: &str,
+    code: ErrorCode,
     hint: &str,
     problems: Option<&[Problem]>,
 ) -> PyErr {
     let made = (|| -> PyResult<PyErr> {
         let kwargs = PyDict::new(py);
-        kwargs.set_item("code", code)?;
+        kwargs.set_item("code", code.as_str())?;
         kwargs.set_item("hint", hint)?;
         if let Some(problems) = problems {
             let value = serde_json::to_value(problems).unwrap_or(Value::Null);
@@ -43,7 +43,7 @@ pub(crate) fn policy_error(py: Python<'_>, e: &PolicyError) -> PyErr {
         py,
         "PolicyError",
         &e.to_string(),
-        "invalid_policy",
+        ErrorCode::InvalidPolicy,
         "fix every problem listed; the policy was not loaded",
         Some(&e.problems),
     )
@@ -54,7 +54,7 @@ pub(crate) fn policy_not_json(refusal: Refusal) -> PolicyError {
     PolicyError {
         problems: vec![Problem {
             path: refusal.path,
-            code: "not_json",
+            code: ErrorCode::NotJson,
             message: refusal.message,
             hint: "a policy holds only dicts, lists, str, int, float, bool and None".into(),
         }],

@@ -4,7 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use behalf_core::time::Millis;
-use behalf_core::Decision;
+use behalf_core::{Decision, ErrorCode};
 use pyo3::prelude::*;
 
 use crate::errors::raise;
@@ -29,7 +29,7 @@ pub(crate) fn shielded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> 
             py,
             "BehalfError",
             &format!("the engine failed: {}", panic_text(payload.as_ref())),
-            "internal_error",
+            ErrorCode::InternalError,
             "this is a bug in behalf; the call did not complete and nothing was granted",
             None,
         )

@@ -12,6 +12,7 @@ mod mcp;
 mod ojson;
 mod permissions;
 mod project;
+mod remote;
 mod render;
 mod serve;
 mod store;

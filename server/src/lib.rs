@@ -13,6 +13,7 @@ pub mod operators;
 pub mod policy;
 pub mod state;
 pub mod v1;
+pub mod webhooks;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -108,6 +109,15 @@ pub async fn serve_on(
     let state = AppState::open(options.state.clone(), options.policy.clone(), options.clock)?;
     tokio::spawn(watch_policy(state.clone()));
     tokio::spawn(events::tail(state.clone()));
+    let watch = state.shared_policy();
+    let clock = *state.clock();
+    webhooks::spawn_background(
+        options.state.clone(),
+        webhooks::Source {
+            policy: Box::new(move || Ok(watch.current())),
+            now_ms: Box::new(move || clock.now()),
+        },
+    );
     let app = router(state);
     listener
         .set_nonblocking(true)

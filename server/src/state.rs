@@ -76,6 +76,11 @@ impl AppState {
         &self.inner.policy
     }
 
+    /// The policy watch, shared (for the webhook deliverer's thread).
+    pub fn shared_policy(&self) -> Arc<PolicyWatch> {
+        self.inner.policy.clone()
+    }
+
     pub fn writer(&self) -> &Writer {
         &self.inner.writer
     }

@@ -190,7 +190,7 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
 }
 
 fn api_error(e: behalf_core::ApiError) -> CliError {
-    let code = if e.code == "bad_duration" {
+    let code = if e.code == behalf_core::ErrorCode::BadDuration {
         exit::USAGE
     } else {
         exit::DENIED

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::error::ErrorCode;
 use crate::fasthash::FastMap;
 use crate::normalize::{ActionPattern, ResourcePattern, VendorPattern};
 use crate::number::Decimal;
@@ -24,7 +25,7 @@ use validate::Validator;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub path: String,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub hint: String,
 }
@@ -264,13 +265,13 @@ pub fn json_text_problem(e: &crate::json::JsonTextError) -> Problem {
     match e {
         crate::json::JsonTextError::Syntax { message, .. } => Problem {
             path: String::new(),
-            code: "invalid_json",
+            code: ErrorCode::InvalidJson,
             message: format!("not valid JSON: {message}"),
             hint: "check the file with a JSON linter; line and column are given".into(),
         },
         crate::json::JsonTextError::DuplicateKey { path, key } => Problem {
             path: path.clone(),
-            code: "duplicate_key",
+            code: ErrorCode::DuplicateKey,
             message: format!("the key `{key}` appears twice in one object"),
             hint: "keep one; readers disagree on which of two copies counts".into(),
         },

@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::normalize::{ResourcePattern, VendorPattern};
 
 use super::{show, type_name, Path, Validator};
+use crate::error::ErrorCode;
 use crate::policy::{Condition, Matcher, Op, Scalar};
 
 impl Validator {
@@ -22,7 +23,7 @@ impl Validator {
             if key.is_empty() || key.len() > 256 || key.split('.').any(str::is_empty) {
                 self.problem(
                     &at,
-                    "bad_matcher",
+                    ErrorCode::BadMatcher,
                     format!("condition path `{key}` is empty, too long or has an empty step"),
                     "name a param, or a dotted path into nested params (`repo.owner`)",
                 );
@@ -50,7 +51,7 @@ impl Validator {
             other => {
                 self.problem(
                     path,
-                    "bad_matcher",
+                    ErrorCode::BadMatcher,
                     format!(
                         "expected a string, number, boolean or null, got {}",
                         type_name(other)
@@ -69,7 +70,7 @@ impl Validator {
         if ops.is_empty() {
             self.problem(
                 path,
-                "bad_matcher",
+                ErrorCode::BadMatcher,
                 "empty matcher object".into(),
                 "use one or more of in, notIn, ne, glob, lt, lte, gt, gte, exists, emailDomain",
             );
@@ -94,7 +95,7 @@ impl Validator {
                     other => {
                         self.problem(
                             &at,
-                            "bad_matcher",
+                            ErrorCode::BadMatcher,
                             format!("`{op}` takes an array, got {}", type_name(other)),
                             "write {\"in\": [\"a\", \"b\"]}",
                         );
@@ -108,7 +109,7 @@ impl Validator {
                         Err(why) => {
                             self.problem(
                                 &at,
-                                "bad_matcher",
+                                ErrorCode::BadMatcher,
                                 format!("`glob` `{s}` {why}"),
                                 "a glob follows the resource rules: `*` within a segment, `**` across",
                             );
@@ -118,7 +119,7 @@ impl Validator {
                     other => {
                         self.problem(
                             &at,
-                            "bad_matcher",
+                            ErrorCode::BadMatcher,
                             format!("`glob` takes a string, got {}", type_name(other)),
                             "write {\"glob\": \"*@example.com\"}",
                         );
@@ -135,7 +136,7 @@ impl Validator {
                     other => {
                         self.problem(
                             &at,
-                            "bad_matcher",
+                            ErrorCode::BadMatcher,
                             format!("`{op}` takes a number, got {}", type_name(other)),
                             "compare numbers only, e.g. {\"lte\": 100}",
                         );
@@ -148,7 +149,7 @@ impl Validator {
                     other => {
                         self.problem(
                             &at,
-                            "bad_matcher",
+                            ErrorCode::BadMatcher,
                             format!("`exists` takes true or false, got {}", type_name(other)),
                             "write {\"exists\": true}",
                         );
@@ -158,7 +159,7 @@ impl Validator {
                 _ => {
                     self.problem(
                         &at,
-                        "bad_matcher",
+                        ErrorCode::BadMatcher,
                         format!("unknown matcher `{op}`"),
                         "use in, notIn, ne, glob, lt, lte, gt, gte, exists or emailDomain",
                     );
@@ -189,7 +190,7 @@ impl Validator {
             other => {
                 self.problem(
                     path,
-                    "bad_matcher",
+                    ErrorCode::BadMatcher,
                     format!(
                         "`emailDomain` takes a domain pattern or a non-empty array of them, got {}",
                         type_name(other)
@@ -207,7 +208,7 @@ impl Validator {
                 Some(Err(why)) => {
                     self.problem(
                         &at,
-                        "bad_matcher",
+                        ErrorCode::BadMatcher,
                         format!("email domain {} {why}", show(item)),
                         "use a domain (`example.com`), `*.example.com` or `*`",
                     );

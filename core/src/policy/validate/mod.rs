@@ -11,6 +11,7 @@ use crate::spec::{self, Field};
 use crate::time::{parse_duration, parse_rfc3339, Millis};
 
 use super::{Policy, Problem};
+use crate::error::ErrorCode;
 
 mod conditions;
 mod passport;
@@ -84,7 +85,7 @@ fn show(v: &Value) -> String {
 }
 
 impl Validator {
-    fn problem(&mut self, path: &Path<'_>, code: &'static str, message: String, hint: &str) {
+    fn problem(&mut self, path: &Path<'_>, code: ErrorCode, message: String, hint: &str) {
         self.problems.push(Problem {
             path: path.to_string(),
             code,
@@ -96,7 +97,7 @@ impl Validator {
     fn wrong_type(&mut self, path: &Path<'_>, want: &str, got: &Value) {
         self.problem(
             path,
-            "wrong_type",
+            ErrorCode::WrongType,
             format!("expected {want}, got {} `{}`", type_name(got), show(got)),
             "see schema/behalf.schema.json for the shape of behalf.json",
         );
@@ -122,7 +123,7 @@ impl Validator {
                 };
                 self.problem(
                     &path.key(key),
-                    "unknown_field",
+                    ErrorCode::UnknownField,
                     message,
                     &format!("known fields here: {}", known.join(", ")),
                 );
@@ -132,7 +133,7 @@ impl Validator {
             if !map.contains_key(f.name) {
                 self.problem(
                     &path.key(f.name),
-                    "missing_field",
+                    ErrorCode::MissingField,
                     format!("missing required field `{}`", f.name),
                     &format!("add `{}`: {}", f.name, f.doc),
                 );
@@ -151,7 +152,7 @@ impl Validator {
             if version.as_u64() != Some(1) {
                 self.problem(
                     &root.key("version"),
-                    "bad_version",
+                    ErrorCode::BadVersion,
                     format!("unsupported version `{}`", show(version)),
                     "this engine reads `\"version\": 1`",
                 );
@@ -183,7 +184,7 @@ impl Validator {
                             if !seen.insert(w.id.clone()) {
                                 self.problem(
                                     &path.key("id"),
-                                    "duplicate_id",
+                                    ErrorCode::DuplicateId,
                                     format!("webhook id `{}` is used twice", w.id),
                                     "give every webhook endpoint its own id",
                                 );
@@ -224,7 +225,7 @@ impl Validator {
             Value::String(s) => {
                 self.problem(
                     path,
-                    "bad_id",
+                    ErrorCode::BadId,
                     format!("`{}` is not a valid id", show(&Value::String(s.clone()))),
                     "ids are 1-128 characters of A-Z a-z 0-9 _ . : -",
                 );
@@ -266,7 +267,7 @@ impl Validator {
         if parsed.is_none() {
             self.problem(
                 path,
-                "bad_time",
+                ErrorCode::BadTime,
                 format!("`{s}` is not an RFC 3339 time"),
                 "write times like `2027-06-01T00:00:00Z`",
             );
@@ -283,7 +284,7 @@ impl Validator {
         if parsed.is_none() {
             self.problem(
                 path,
-                "bad_duration",
+                ErrorCode::BadDuration,
                 format!("`{}` is not a duration", show(value)),
                 "write a positive `<integer><unit>` with unit s, m, h or d (`30m`), or whole seconds",
             );
@@ -300,7 +301,7 @@ impl Validator {
             Ok(d) if non_negative && d.is_negative() => {
                 self.problem(
                     path,
-                    "bad_number",
+                    ErrorCode::BadNumber,
                     format!("`{}` is negative", crate::number::show(n)),
                     "use a number >= 0",
                 );
@@ -310,7 +311,7 @@ impl Validator {
             Err(e) => {
                 self.problem(
                     path,
-                    "bad_number",
+                    ErrorCode::BadNumber,
                     format!("`{}` {}", crate::number::show(n), e.explain()),
                     "numbers are finite, at most 6 fractional digits, magnitude at most 2^53-1",
                 );
@@ -324,7 +325,7 @@ impl Validator {
         value: &Value,
         path: &Path<'_>,
         allowed: &[&str],
-        code: &'static str,
+        code: ErrorCode,
     ) -> Option<String> {
         match value {
             Value::String(s) if allowed.contains(&s.as_str()) => Some(s.clone()),
@@ -354,7 +355,7 @@ impl Validator {
             Value::Array(list) if list.is_empty() => {
                 self.problem(
                     path,
-                    "empty_array",
+                    ErrorCode::EmptyArray,
                     format!("empty list of {what} patterns"),
                     "give at least one pattern, or leave the field out",
                 );
@@ -388,7 +389,7 @@ impl Validator {
                     ok = false;
                     self.problem(
                         &at,
-                        "bad_pattern",
+                        ErrorCode::BadPattern,
                         format!("{what} pattern `{s}` {why}"),
                         hint,
                     );

@@ -9,6 +9,7 @@ use crate::spec;
 use crate::time::Millis;
 
 use super::{show, Path, TransposeOption, Validator};
+use crate::error::ErrorCode;
 use crate::policy::{
     ApprovalSettings, Effect, Limits, Passport, Permission, PermissionIndex, Scope,
 };
@@ -24,7 +25,7 @@ impl Validator {
             if !self.passport_ids.insert(id.clone()) {
                 self.problem(
                     &path.key("id"),
-                    "duplicate_id",
+                    ErrorCode::DuplicateId,
                     format!("passport id `{id}` is used twice"),
                     "give every passport its own id",
                 );
@@ -34,7 +35,7 @@ impl Validator {
             if !self.agents.insert(agent.clone()) {
                 self.problem(
                     &path.key("agent"),
-                    "duplicate_agent",
+                    ErrorCode::DuplicateAgent,
                     format!("agent `{agent}` has more than one passport"),
                     "merge the permissions into one passport per agent",
                 );
@@ -96,7 +97,7 @@ impl Validator {
             if start >= end {
                 self.problem(
                     &path.key("notBefore"),
-                    "bad_window",
+                    ErrorCode::BadWindow,
                     "`notBefore` is not before `expiresAt`".into(),
                     "the window is notBefore <= now < expiresAt; make notBefore earlier",
                 );
@@ -111,7 +112,7 @@ impl Validator {
             if let Some(&(i, j)) = self.permission_ids.get(id) {
                 self.problem(
                     &path.key("id"),
-                    "duplicate_id",
+                    ErrorCode::DuplicateId,
                     format!("permission id `{id}` is already used at passports[{i}].permissions[{j}].id"),
                     "permission ids are unique across the whole file",
                 );
@@ -157,7 +158,7 @@ impl Validator {
         let effect = match map.get("effect") {
             None => Some(Effect::Allow),
             Some(v) => self
-                .one_of(v, &path.key("effect"), spec::EFFECTS, "bad_effect")
+                .one_of(v, &path.key("effect"), spec::EFFECTS, ErrorCode::BadEffect)
                 .map(|e| match e.as_str() {
                     "block" => Effect::Block,
                     "require_approval" => Effect::RequireApproval,
@@ -170,7 +171,7 @@ impl Validator {
                 if effect.is_some_and(|e| e != Effect::Allow) {
                     self.problem(
                         &path.key("limits"),
-                        "limits_not_allowed",
+                        ErrorCode::LimitsNotAllowed,
                         "`limits` on a permission whose effect is not `allow`".into(),
                         "limits apply to allow permissions only; remove them or set effect to allow",
                     );
@@ -187,7 +188,7 @@ impl Validator {
                 if effect.is_some_and(|e| e != Effect::RequireApproval) && !over {
                     self.problem(
                         &path.key("approval"),
-                        "approval_not_allowed",
+                        ErrorCode::ApprovalNotAllowed,
                         "`approval` on a permission that never asks for approval".into(),
                         "use it with effect `require_approval`, or with limits.overLimit `require_approval`",
                     );
@@ -225,7 +226,7 @@ impl Validator {
         if map.is_empty() {
             self.problem(
                 path,
-                "empty_array",
+                ErrorCode::EmptyArray,
                 "`limits` is empty".into(),
                 "give maxAmount, budget or rate, or leave limits out",
             );
@@ -251,7 +252,7 @@ impl Validator {
                 _ => {
                     self.problem(
                         &at.key("count"),
-                        "bad_number",
+                        ErrorCode::BadNumber,
                         format!("`{}` is not a whole number >= 1", show(v)),
                         "rate.count counts decisions: 1, 2, 3...",
                     );
@@ -264,7 +265,12 @@ impl Validator {
         let over = match map.get("overLimit") {
             None => Some(false),
             Some(v) => self
-                .one_of(v, &path.key("overLimit"), spec::OVER_LIMIT, "bad_value")
+                .one_of(
+                    v,
+                    &path.key("overLimit"),
+                    spec::OVER_LIMIT,
+                    ErrorCode::BadValue,
+                )
                 .map(|s| s == "require_approval"),
         };
         if map.contains_key("maxAmount") && max_amount.is_none()
@@ -291,7 +297,7 @@ impl Validator {
             .get("pendingTtl")
             .map(|v| self.duration(v, &path.key("pendingTtl")));
         let scope = map.get("scope").map(|v| {
-            self.one_of(v, &path.key("scope"), spec::SCOPES, "bad_value")
+            self.one_of(v, &path.key("scope"), spec::SCOPES, ErrorCode::BadValue)
                 .map(|s| {
                     if s == "permission" {
                         Scope::Permission
@@ -327,7 +333,7 @@ impl Validator {
             _ => {
                 self.problem(
                     path,
-                    "bad_value",
+                    ErrorCode::BadValue,
                     format!("`maxPending` must be an integer from 1 to {cap}, not {value}"),
                     "write a whole number of pending approvals from 1 to 1000",
                 );

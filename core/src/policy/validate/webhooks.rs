@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::spec;
 
 use super::{show, Path, Validator};
+use crate::error::ErrorCode;
 use crate::policy::WebhookEndpoint;
 
 impl Validator {
@@ -20,7 +21,7 @@ impl Validator {
             if !ok {
                 self.problem(
                     &at,
-                    "bad_webhook",
+                    ErrorCode::BadWebhook,
                     format!("`{s}` is not an http(s) URL"),
                     "write a URL like `https://hooks.example.com/behalf`",
                 );
@@ -36,7 +37,7 @@ impl Validator {
             if items.is_empty() {
                 self.problem(
                     &at,
-                    "empty_array",
+                    ErrorCode::EmptyArray,
                     "no events listed".into(),
                     "list event types, or [\"*\"] for all",
                 );
@@ -48,7 +49,7 @@ impl Validator {
                     Some(e) if spec::EVENTS.contains(&e) => out.push(e.to_string()),
                     _ => self.problem(
                         &at.index(i),
-                        "bad_webhook",
+                        ErrorCode::BadWebhook,
                         format!("`{}` is not an event type", show(item)),
                         &format!("use one of: {}", spec::EVENTS.join(", ")),
                     ),
@@ -66,7 +67,7 @@ impl Validator {
             if secret_env.as_deref() == Some(name.as_str()) {
                 self.problem(
                     &at,
-                    "bad_webhook",
+                    ErrorCode::BadWebhook,
                     format!("`{name}` is also the `secretEnv`"),
                     "name the variable holding the previous secret, or remove `previousSecretEnv` to end the rotation",
                 );
@@ -98,7 +99,7 @@ impl Validator {
         if !ok {
             self.problem(
                 at,
-                "bad_webhook",
+                ErrorCode::BadWebhook,
                 format!("`{s}` is not an environment variable name"),
                 "name the variable holding the secret, e.g. `BEHALF_WEBHOOK_SECRET`",
             );
