@@ -23,6 +23,13 @@ export BEHALF_BIN
 
 step "server: SIGKILL mid-load, restart; every answered decision is in the chain"
 cargo test -p behalf-server --test crash
+
+step "server on PostgreSQL (a throwaway cluster): 4 instances, one budget; SIGKILL; an outage"
+source "$ROOT/scripts/pg.sh"
+pg_start
+cargo test -p behalf-server --test postgres -- --include-ignored --skip outage
+BEHALF_TEST_PG_OUTAGE=1 cargo test -p behalf-server --test postgres -- --include-ignored outage
+pg_stop
 step "behalf verify --url: the server's packet, the dashboard link, a dead server denied"
 cargo test -p behalf-server --test verify_url
 

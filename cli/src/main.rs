@@ -179,6 +179,7 @@ Examples:
   behalf serve
   behalf serve --listen 127.0.0.1:7777 --state /var/lib/behalf/state.db
   behalf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem
+  behalf serve --state postgres://behalf@db.internal/behalf   # several instances, one system
 
 The policy is behalf.json (--policy), reloaded when it changes; an edit that does not load
 keeps the last good policy and is reported on /readyz. How it works: docs/server.md.")]

@@ -14,8 +14,10 @@ pub struct ServeArgs {
     /// The address to listen on; 127.0.0.1 serves this host only
     #[arg(long, value_name = "ADDR:PORT", default_value = behalf_server::DEFAULT_LISTEN)]
     listen: SocketAddr,
-    /// The state database [default: state.db in the state directory beside behalf.json]
-    #[arg(long, value_name = "FILE")]
+    /// The state: a SQLite file, or a PostgreSQL database (postgres://user@host/db) that
+    /// several instances share [default: BEHALF_STATE_URL, else state.db in the state
+    /// directory beside behalf.json]
+    #[arg(long, value_name = "FILE|URL")]
     state: Option<PathBuf>,
     /// A PEM certificate chain: serve HTTPS (with --tls-key)
     #[arg(long, value_name = "PEM", requires = "tls_key")]
@@ -29,8 +31,11 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
     let project = g.project()?;
     // The policy must load at start; later edits that do not load keep the last good one.
     project.load()?;
-    let state = match a.state {
-        Some(file) => file,
+    let state = match a
+        .state
+        .or_else(|| crate::store::state_url().map(PathBuf::from))
+    {
+        Some(location) => location,
         None => {
             std::fs::create_dir_all(&project.state_dir).map_err(|e| {
                 CliError::state(format!(

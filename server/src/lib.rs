@@ -106,18 +106,27 @@ pub async fn serve_on(
     options: ServeOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let state = AppState::open(options.state.clone(), options.policy.clone(), options.clock)?;
+    // Opening may block (PostgreSQL's client connects and migrates synchronously): not on
+    // the runtime's own thread.
+    let state = tokio::task::block_in_place(|| {
+        AppState::open(options.state.clone(), options.policy.clone(), options.clock)
+    })?;
     tokio::spawn(watch_policy(state.clone()));
     tokio::spawn(events::tail(state.clone()));
     let watch = state.shared_policy();
     let clock = *state.clock();
-    webhooks::spawn_background(
-        options.state.clone(),
-        webhooks::Source {
-            policy: Box::new(move || Ok(watch.current())),
-            now_ms: Box::new(move || clock.now()),
-        },
-    );
+    if state::is_shared(&options.state) {
+        // The outbox on PostgreSQL is filled with each record; its deliverer is SQLite's yet.
+        eprintln!("behalf serve: webhooks are queued in PostgreSQL's outbox but not delivered by this release (delivery runs on a SQLite state)");
+    } else {
+        webhooks::spawn_background(
+            options.state.clone(),
+            webhooks::Source {
+                policy: Box::new(move || Ok(watch.current())),
+                now_ms: Box::new(move || clock.now()),
+            },
+        );
+    }
     let app = router(state);
     listener
         .set_nonblocking(true)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use behalf_store::sqlite::SqliteStore;
+use behalf_store::any::AnyStore;
 use behalf_store::{AgentKeys, StoreError};
 use tokio::sync::{broadcast, Notify};
 
@@ -26,6 +26,7 @@ pub struct AppState {
 }
 
 struct Shared {
+    /// The SQLite file, or the PostgreSQL connection string (`--state postgres://…`).
     state_path: PathBuf,
     policy: Arc<PolicyWatch>,
     writer: Writer,
@@ -35,7 +36,27 @@ struct Shared {
     committed: Arc<Notify>,
     events: broadcast::Sender<Arc<Record>>,
     /// Idle read connections (key lookups, listings); one is opened when none is idle.
-    readers: Mutex<Vec<SqliteStore>>,
+    readers: Mutex<Vec<AnyStore>>,
+    /// Keys found valid on their last lookup (hash → agent, key id): used only while the
+    /// database cannot be read. Revocation is seen at once whenever it can.
+    known_keys: Mutex<std::collections::HashMap<String, (String, String)>>,
+}
+
+/// The state named by `--state`: a PostgreSQL connection string, or a SQLite file.
+pub fn open_store(location: &std::path::Path) -> Result<AnyStore, String> {
+    let text = location.to_string_lossy();
+    AnyStore::open(&text, BUSY).map_err(|e| {
+        if behalf_store::any::is_postgres(&text) {
+            format!("{}: {e}", behalf_store::postgres::redact(&text))
+        } else {
+            format!("{}: {e}", location.display())
+        }
+    })
+}
+
+/// Whether the state is a shared PostgreSQL database (rather than this host's SQLite file).
+pub fn is_shared(location: &std::path::Path) -> bool {
+    behalf_store::any::is_postgres(&location.to_string_lossy())
 }
 
 impl AppState {
@@ -46,8 +67,7 @@ impl AppState {
         clock: Clock,
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
-        let store = SqliteStore::open(&state_path, BUSY, BUSY)
-            .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        let store = open_store(&state_path)?;
         let metrics = Arc::new(Metrics::default());
         let committed = Arc::new(Notify::new());
         let writer = Writer::start(
@@ -68,6 +88,7 @@ impl AppState {
                 committed,
                 events,
                 readers: Mutex::new(Vec::new()),
+                known_keys: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -104,14 +125,14 @@ impl AppState {
     /// Runs `f` on a read connection, off the async runtime.
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut SqliteStore) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut AnyStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let shared = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let idle = shared.readers.lock().ok().and_then(|mut r| r.pop());
             let mut store = match idle {
                 Some(s) => s,
-                None => SqliteStore::open(&shared.state_path, BUSY, BUSY)?,
+                None => AnyStore::open(&shared.state_path.to_string_lossy(), BUSY)?,
             };
             let out = f(&mut store);
             if let Ok(mut r) = shared.readers.lock() {
@@ -130,10 +151,40 @@ impl AppState {
             return Err(keys::malformed());
         }
         let hash = keys::hash(token);
-        match self.read(move |s| s.agent_key_by_hash(&hash)).await? {
+        let lookup = hash.clone();
+        let found = match self.read(move |s| s.agent_key_by_hash(&lookup)).await {
+            Ok(found) => found,
+            Err(e) => {
+                // The database is unreachable: a key this instance saw valid moments ago still
+                // names its agent, so the request reaches the writer and is denied (and
+                // recorded once the database is back) instead of being refused unnamed. A key
+                // it never saw is refused, as nothing can be checked.
+                let seen = self
+                    .inner
+                    .known_keys
+                    .lock()
+                    .ok()
+                    .and_then(|k| k.get(&hash).cloned());
+                return seen.ok_or(e);
+            }
+        };
+        match found {
             None => Err(keys::unknown()),
-            Some(k) if k.revoked_at.is_some() => Err(keys::revoked(&k.key_id)),
-            Some(k) => Ok((k.agent_id, k.key_id)),
+            Some(k) if k.revoked_at.is_some() => {
+                if let Ok(mut known) = self.inner.known_keys.lock() {
+                    known.remove(&hash);
+                }
+                Err(keys::revoked(&k.key_id))
+            }
+            Some(k) => {
+                if let Ok(mut known) = self.inner.known_keys.lock() {
+                    if known.len() >= 10_000 {
+                        known.clear();
+                    }
+                    known.insert(hash, (k.agent_id.clone(), k.key_id.clone()));
+                }
+                Ok((k.agent_id, k.key_id))
+            }
         }
     }
 }

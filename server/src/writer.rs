@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use behalf_core::audit::AuditRecord;
 use behalf_core::ids::IdSource;
 use behalf_core::request::is_valid_request_id;
 use behalf_core::time::Millis;
 use behalf_core::{Decision, Engine, EngineOptions, Policy, Prepared};
-use behalf_store::sqlite::SqliteStore;
+use behalf_store::any::AnyStore;
 use behalf_store::{StateStore, StoreError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -25,6 +26,9 @@ use crate::policy::PolicyWatch;
 
 /// Verifies taken into one transaction at most.
 pub const MAX_BATCH: usize = 256;
+/// Denials answered while the state database was unreachable, kept to be recorded once it is
+/// back, at most (beyond, a denial says it was not recorded).
+const MAX_SPOOL: usize = 100_000;
 /// Steps waiting for the writer at most; beyond, a request is answered at once (denied).
 const QUEUE: usize = 8192;
 
@@ -68,7 +72,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread on `store`.
     pub fn start(
-        store: SqliteStore,
+        store: AnyStore,
         policy: Arc<PolicyWatch>,
         clock: Clock,
         metrics: Arc<Metrics>,
@@ -83,6 +87,7 @@ impl Writer {
             committed,
             engine: None,
             ids: IdSource::default(),
+            spool: Vec::new(),
         };
         std::thread::Builder::new()
             .name("behalf-writer".into())
@@ -156,7 +161,7 @@ pub fn fault(why: &str, request_id: Option<String>, now: Millis) -> Decision {
 }
 
 struct WriterThread {
-    store: SqliteStore,
+    store: AnyStore,
     policy: Arc<PolicyWatch>,
     clock: Clock,
     metrics: Arc<Metrics>,
@@ -164,12 +169,50 @@ struct WriterThread {
     /// The engine of the policy in force, made again when the policy changes.
     engine: Option<Engine>,
     ids: IdSource,
+    /// Denials answered while the state database was unreachable, to record once it is back.
+    spool: Vec<AuditRecord>,
 }
 
 struct Pending {
     prepared: Prepared,
     request_id: Option<String>,
+    /// What the request names (agentId, action, vendor, resource, when they are strings),
+    /// for the record of a denial the database could not take at the time.
+    names: serde_json::Map<String, Value>,
     reply: oneshot::Sender<Decision>,
+}
+
+/// The request's names, as far as they are short strings.
+fn names_of(input: &VerifyInput) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if let VerifyInput::Value(v) = input {
+        for key in ["agentId", "action", "vendor", "resource"] {
+            if let Some(text) = v
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|t| t.len() <= 512)
+            {
+                out.insert(key.into(), Value::String(text.into()));
+            }
+        }
+    }
+    out
+}
+
+/// The audit record of a denial made while the state database was unreachable.
+fn outage_record(
+    decision: &Decision,
+    names: &serde_json::Map<String, Value>,
+) -> Option<AuditRecord> {
+    let mut v = serde_json::json!({
+        "seq": 0, "time": behalf_core::time::format_rfc3339(decision.evaluated_at),
+        "event": "decision", "requestId": decision.request_id,
+        "decision": "denied", "reason": "internal_error", "prevHash": "", "hash": "",
+    });
+    if let Value::Object(map) = &mut v {
+        map.extend(names.clone());
+    }
+    behalf_core::audit::record_from_value(&v)
 }
 
 fn engine_for<'e>(slot: &'e mut Option<Engine>, policy: &Arc<Policy>) -> &'e mut Engine {
@@ -180,6 +223,10 @@ fn engine_for<'e>(slot: &'e mut Option<Engine>, policy: &Arc<Policy>) -> &'e mut
         *slot = None;
     }
     slot.get_or_insert_with(|| Engine::from_shared(policy.clone(), EngineOptions::default()))
+}
+
+fn outage_message(e: &StoreError) -> String {
+    format!("{e}; denied, and recorded by this instance once the state database is back")
 }
 
 fn store_message(e: &StoreError) -> String {
@@ -200,6 +247,7 @@ impl WriterThread {
                         let policy = self.policy.current();
                         let engine = engine_for(&mut self.engine, &policy);
                         let request_id = request_id_of(&input);
+                        let names = names_of(&input);
                         let prepared = match &input {
                             VerifyInput::Value(v) => engine.prepare(v),
                             VerifyInput::Text(t) => engine.prepare_json(t),
@@ -208,6 +256,7 @@ impl WriterThread {
                         batch.push(Pending {
                             prepared,
                             request_id,
+                            names,
                             reply,
                         });
                     }
@@ -248,11 +297,25 @@ impl WriterThread {
                 }
             }
             Err(e) => {
-                let why = store_message(&e);
+                // Unreachable (not busy, not damaged): the denial is kept and recorded with the
+                // first step that commits once the database is back.
+                let outage = matches!(&e, StoreError::Fault(m) if m.contains("unreachable"));
                 for p in batch.drain(..) {
                     self.metrics.fault();
                     let id = p.request_id.clone().or_else(|| self.ids.make("req_").ok());
-                    let _ = p.reply.send(fault(&why, id, now));
+                    let kept = outage && self.spool.len() < MAX_SPOOL;
+                    let why = if kept {
+                        outage_message(&e)
+                    } else {
+                        store_message(&e)
+                    };
+                    let d = fault(&why, id, now);
+                    if kept {
+                        if let Some(record) = outage_record(&d, &p.names) {
+                            self.spool.push(record);
+                        }
+                    }
+                    let _ = p.reply.send(d);
                 }
             }
         }
@@ -266,14 +329,22 @@ impl WriterThread {
         now: Millis,
     ) -> Result<Vec<Decision>, StoreError> {
         let engine = engine_for(&mut self.engine, policy);
-        self.store.write(policy, |tx| {
-            let mut out = Vec::with_capacity(batch.len());
-            for p in batch {
-                let (decision, _records) = behalf_store::verify_in(tx, engine, &p.prepared, now)?;
-                out.push(decision);
-            }
-            Ok(out)
-        })
+        let spool = &mut self.spool;
+        self.store
+            .write(policy, |tx| {
+                if !spool.is_empty() {
+                    // Denials answered during an outage, recorded first (in the order answered).
+                    tx.append_audit(spool.clone())?;
+                }
+                let mut out = Vec::with_capacity(batch.len());
+                for p in batch {
+                    let (decision, _records) =
+                        behalf_store::verify_in(tx, engine, &p.prepared, now)?;
+                    out.push(decision);
+                }
+                Ok(out)
+            })
+            .inspect(|_| spool.clear())
     }
 
     fn other(&mut self, job: Job) {

@@ -63,7 +63,11 @@ fn behalf(dir: &Path, url: &str, args: &[&str]) -> std::process::Output {
 
 fn key(dir: &Path, url: &str, agent: &str) -> String {
     let out = behalf(dir, url, &["agents", "key", "create", agent, "--quiet"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -122,7 +126,11 @@ fn post(agent: &ureq::Agent, url: &str, key: &str, body: &Value) -> Option<(u16,
 /// Every chained record of the database, in order, through `behalf audit export`.
 fn audit(dir: &Path, url: &str) -> Vec<Value> {
     let out = behalf(dir, url, &["audit", "export", "--format", "jsonl"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -209,7 +217,11 @@ fn four_instances_spend_one_budget_exactly_and_share_approvals() {
     let (_, again) = post(&agent, &urls[3], &key, &deploy).unwrap();
     assert_eq!(again["approvalId"].as_str(), Some(id), "one approval queue");
     let out = behalf(dir.path(), &url, &["approvals", "approve", id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for u in &urls {
         let (_, retry) = post(&agent, u, &key, &deploy).unwrap();
         assert_eq!(retry["reason"], "approved", "{u}: {retry}");
@@ -226,7 +238,9 @@ fn four_instances_spend_one_budget_exactly_and_share_approvals() {
     assert_eq!(report["records"], json!(records.len()));
     let seqs: Vec<u64> = records.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
     assert!(
-        seqs.iter().copied().eq(1..=u64::try_from(records.len()).unwrap()),
+        seqs.iter()
+            .copied()
+            .eq(1..=u64::try_from(records.len()).unwrap()),
         "every seq is present, in order"
     );
     let recorded: HashSet<&str> = records
@@ -271,7 +285,10 @@ fn an_instance_killed_mid_run_loses_no_decision_it_answered() {
         .collect();
     let started = Instant::now();
     while got.lock().unwrap().len() < 400 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the load did not run");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the load did not run"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     victim.child.kill().unwrap(); // SIGKILL
@@ -284,8 +301,24 @@ fn an_instance_killed_mid_run_loses_no_decision_it_answered() {
     drop(survivor);
     let answered = got.lock().unwrap().clone();
     // The next writer chains whatever the victim committed but did not chain.
-    let out = behalf(dir.path(), &url, &["verify", "--json", "--agent", "agent_buyer", "--action", "deploy"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = behalf(
+        dir.path(),
+        &url,
+        &[
+            "verify",
+            "--json",
+            "--agent",
+            "agent_buyer",
+            "--action",
+            "deploy",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     audit_verifies(dir.path(), &url);
     let records = audit(dir.path(), &url);
     let recorded: HashMap<&str, &str> = records
@@ -302,7 +335,10 @@ fn an_instance_killed_mid_run_loses_no_decision_it_answered() {
             "{id} was answered but not recorded"
         );
     }
-    let allowed = records.iter().filter(|r| r["decision"] == "allowed").count();
+    let allowed = records
+        .iter()
+        .filter(|r| r["decision"] == "allowed")
+        .count();
     assert!(allowed <= BUDGET);
 }
 
@@ -319,7 +355,7 @@ fn cluster(command: &str) {
 
 #[test]
 #[ignore = "needs PostgreSQL: scripts/test-server.sh runs it alone, as it stops the server"]
-fn postgres_down_denies_every_decision_and_the_instances_recover_by_themselves() {
+fn outage_postgres_down_denies_every_decision_and_the_instances_recover_by_themselves() {
     assert!(
         std::env::var("BEHALF_TEST_PG_OUTAGE").is_ok(),
         "run with BEHALF_TEST_PG_OUTAGE=1 (scripts/test-server.sh does), alone: it stops the server"
@@ -345,7 +381,11 @@ fn postgres_down_denies_every_decision_and_the_instances_recover_by_themselves()
         assert_eq!(p["allowed"], false, "allowed during the outage: {p}");
         assert_eq!(p["reason"], "internal_error", "{p}");
         let ready = agent.get(format!("{}/readyz", inst.url)).call().unwrap();
-        assert_eq!(ready.status().as_u16(), 503, "ready while the database is down");
+        assert_eq!(
+            ready.status().as_u16(),
+            503,
+            "ready while the database is down"
+        );
     }
     cluster("pg_resume");
     let started = Instant::now();
@@ -374,7 +414,10 @@ fn postgres_down_denies_every_decision_and_the_instances_recover_by_themselves()
             .iter()
             .find(|r| r["requestId"] == id.as_str())
             .unwrap_or_else(|| panic!("{id}, denied during the outage, was never recorded"));
-        assert_eq!((r["decision"].as_str(), r["reason"].as_str()), (Some("denied"), Some("internal_error")));
+        assert_eq!(
+            (r["decision"].as_str(), r["reason"].as_str()),
+            (Some("denied"), Some("internal_error"))
+        );
     }
     assert!(records
         .iter()
