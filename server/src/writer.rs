@@ -82,6 +82,7 @@ impl Writer {
             metrics,
             committed,
             engine: None,
+            batch_policy: None,
             ids: IdSource::default(),
         };
         std::thread::Builder::new()
@@ -163,6 +164,8 @@ struct WriterThread {
     committed: Arc<Notify>,
     /// The engine of the policy in force, made again when the policy changes.
     engine: Option<Engine>,
+    /// The policy the queued batch was prepared with: a batch is decided on one policy.
+    batch_policy: Option<Arc<Policy>>,
     ids: IdSource,
 }
 
@@ -198,6 +201,15 @@ impl WriterThread {
                 match job {
                     Job::Verify { input, reply } => {
                         let policy = self.policy.current();
+                        if self
+                            .batch_policy
+                            .as_ref()
+                            .is_some_and(|p| !Arc::ptr_eq(p, &policy))
+                        {
+                            // Reloaded: what was prepared on the old policy is decided on it.
+                            self.verify_batch(&mut batch);
+                        }
+                        self.batch_policy = Some(policy.clone());
                         let engine = engine_for(&mut self.engine, &policy);
                         let request_id = request_id_of(&input);
                         let prepared = match &input {
@@ -230,7 +242,11 @@ impl WriterThread {
             return;
         }
         let started = Instant::now();
-        let policy = self.policy.current();
+        // The policy the requests were prepared with (their row keys name its permissions).
+        let policy = self
+            .batch_policy
+            .clone()
+            .unwrap_or_else(|| self.policy.current());
         let now = self.clock.now();
         match self.commit(&policy, batch.as_slice(), now) {
             Ok(decisions) => {
