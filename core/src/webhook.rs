@@ -153,6 +153,26 @@ pub fn event_payload(record: &crate::audit::AuditRecord) -> serde_json::Value {
     })
 }
 
+/// [`event_payload`] for a record read back as JSON (a store that chains stored records):
+/// the same payload, whatever fields the record carries.
+pub fn event_payload_of(record: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "type": event_type_of(record),
+        "timestamp": record.get("time").cloned().unwrap_or(serde_json::Value::Null),
+        "data": record,
+    })
+}
+
+/// The event type of a record read back as JSON (`decision.allowed`, `approval.granted`, …).
+pub fn event_type_of(record: &serde_json::Value) -> String {
+    let text = |k: &str| record.get(k).and_then(serde_json::Value::as_str);
+    match (text("event"), text("decision")) {
+        (Some("decision"), Some(d)) => format!("decision.{d}"),
+        (Some(event), _) => event.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
 /// The webhook id of a record's event: stable across retries, unique per record
 /// (derived from the record's chain hash).
 pub fn message_id(record: &crate::audit::AuditRecord) -> String {

@@ -86,6 +86,7 @@ impl Writer {
             metrics,
             committed,
             engine: None,
+            batch_policy: None,
             ids: IdSource::default(),
             spool: Vec::new(),
         };
@@ -168,6 +169,8 @@ struct WriterThread {
     committed: Arc<Notify>,
     /// The engine of the policy in force, made again when the policy changes.
     engine: Option<Engine>,
+    /// The policy the queued batch was prepared with: a batch is decided on one policy.
+    batch_policy: Option<Arc<Policy>>,
     ids: IdSource,
     /// Denials answered while the state database was unreachable, to record once it is back.
     spool: Vec<AuditRecord>,
@@ -245,6 +248,15 @@ impl WriterThread {
                 match job {
                     Job::Verify { input, reply } => {
                         let policy = self.policy.current();
+                        if self
+                            .batch_policy
+                            .as_ref()
+                            .is_some_and(|p| !Arc::ptr_eq(p, &policy))
+                        {
+                            // Reloaded: what was prepared on the old policy is decided on it.
+                            self.verify_batch(&mut batch);
+                        }
+                        self.batch_policy = Some(policy.clone());
                         let engine = engine_for(&mut self.engine, &policy);
                         let request_id = request_id_of(&input);
                         let names = names_of(&input);
@@ -279,7 +291,11 @@ impl WriterThread {
             return;
         }
         let started = Instant::now();
-        let policy = self.policy.current();
+        // The policy the requests were prepared with (their row keys name its permissions).
+        let policy = self
+            .batch_policy
+            .clone()
+            .unwrap_or_else(|| self.policy.current());
         let now = self.clock.now();
         match self.commit(&policy, batch.as_slice(), now) {
             Ok(decisions) => {

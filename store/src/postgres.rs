@@ -26,14 +26,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use behalf_core::audit::{
-    record_from_value, verify_chain_anchored, Anchor, AuditRecord, ChainReport, GENESIS,
+    chain_hash, verify_chain_anchored, Anchor, AuditRecord, ChainReport, GENESIS,
 };
 use behalf_core::policy::{Policy, Scope, WebhookEndpoint};
 use behalf_core::state::{
     approval_from, approval_value, grant_from, grant_value, usage_from, usage_value, Approval,
     ApprovalStatus, Changes, Grant, PendingCounts, RowKeys, Rows, Usage, FORGET_AFTER,
 };
-use behalf_core::time::{format_rfc3339, Millis};
+use behalf_core::time::Millis;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
@@ -368,39 +368,47 @@ impl PostgresStore {
                 )
                 .map_err(sql)?;
             let now = crate::wall_ms();
-            let mut scratch = String::with_capacity(512);
             let mut ids = Vec::with_capacity(inbox.len());
             for row in &inbox {
                 let id: i64 = row.get(0);
                 let text: String = row.get(1);
                 let endpoints: String = row.get(2);
-                let value: Value =
-                    serde_json::from_str(&text).map_err(|_| damaged("audit record"))?;
-                let mut record =
-                    record_from_value(&value).ok_or_else(|| damaged("audit record"))?;
+                // Chained as stored JSON, not through the typed record: whatever fields a
+                // record carries (an operator's signature, a new event) are hashed and kept.
+                let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(&text) else {
+                    return Err(damaged("audit record"));
+                };
                 seq += 1;
-                record.seq = u64::try_from(seq).unwrap_or(0);
-                record.chain_to(&prev, &mut scratch);
+                body.remove("hash");
+                body.insert("seq".into(), Value::from(seq));
+                body.insert("prevHash".into(), Value::String(prev.clone()));
+                let body = Value::Object(body);
+                let hash = chain_hash(&prev, &body);
+                let mut record = body;
+                if let Value::Object(map) = &mut record {
+                    map.insert("hash".into(), Value::String(hash.clone()));
+                }
+                let field = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_string);
                 tx.execute(
                     &insert,
                     &[
                         &seq,
-                        &format_rfc3339(record.time),
-                        &record.event,
-                        &record.request_id,
-                        &record.agent_id.as_deref(),
-                        &record.decision,
-                        &record.reason,
-                        &record.approval_id,
-                        &record.hash,
-                        &record.to_value().to_string(),
+                        &field("time").unwrap_or_default(),
+                        &field("event").unwrap_or_default(),
+                        &field("requestId"),
+                        &field("agentId"),
+                        &field("decision"),
+                        &field("reason"),
+                        &field("approvalId"),
+                        &hash,
+                        &record.to_string(),
                     ],
                 )
                 .map_err(sql)?;
                 if !endpoints.is_empty() {
-                    let msg_id = behalf_core::webhook::message_id(&record);
-                    let body = behalf_core::webhook::event_payload(&record).to_string();
-                    let event_type = record.event_type();
+                    let msg_id = format!("msg_{}", hash.get(..32).unwrap_or(&hash));
+                    let body = behalf_core::webhook::event_payload_of(&record).to_string();
+                    let event_type = behalf_core::webhook::event_type_of(&record);
                     for endpoint in endpoints.split('\n') {
                         tx.execute(
                             &outbox,
@@ -409,7 +417,7 @@ impl PostgresStore {
                         .map_err(sql)?;
                     }
                 }
-                prev.clone_from(&record.hash);
+                prev = hash;
                 ids.push(id);
             }
             tx.execute("DELETE FROM audit_inbox WHERE id = ANY($1)", &[&ids])

@@ -442,3 +442,90 @@ fn a_state_written_by_the_previous_release_moves_from_sqlite_with_every_fact() {
     assert_eq!(store.verify_audit().unwrap().records, 13);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn webhook_events_and_revoked_grants_chain_on_postgres_as_on_sqlite() {
+    use behalf_store::revoke_grant_in;
+    let url = database("behalf_webhooks");
+    let policy = Arc::new(
+        Policy::from_value(&json!({
+            "version": 1,
+            "webhooks": [{"id": "w", "url": "https://hooks.example.com/x", "events": ["*"],
+                          "secretEnv": "BEHALF_TEST_WEBHOOK_SECRET"}],
+            "passports": [{"id": "passport_a", "agent": "agent_a", "expiresAt": "2030-01-01T00:00:00Z",
+                "permissions": [{"id": "deploy_needs_approval", "action": "deploy",
+                                 "effect": "require_approval"}]}]
+        }))
+        .unwrap(),
+    );
+    let mut store = open(&url);
+    let mut engine = Engine::from_shared(policy.clone(), EngineOptions::default());
+    let request = json!({"agentId": "agent_a", "action": "deploy", "resource": "api"});
+    let held = verify(&mut store, &mut engine, &request).unwrap();
+    let id = held["approvalId"].as_str().unwrap().to_string();
+    let (granted, _) = store
+        .write(&policy, |tx| approve_in(tx, &mut engine, &id, None, NOW))
+        .unwrap();
+    let grant = granted.unwrap();
+    let grant_id = grant["grantId"].as_str().unwrap().to_string();
+    let revoked = store
+        .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, NOW))
+        .unwrap();
+    assert!(revoked.is_some(), "the live grant was found");
+    let after = verify(&mut store, &mut engine, &request).unwrap();
+    assert_eq!(
+        after["decision"],
+        json!("approval_required"),
+        "revoked: {after}"
+    );
+
+    // Every record chained, the revocation included, and each webhook event (DESIGN's types:
+    // decisions and approvals; a revocation is not one) queued for the endpoint with the
+    // payload and id the core makes of the chained record.
+    let check = store.verify_audit().unwrap();
+    assert!(check.chain.ok, "{:?}", check.chain);
+    assert_eq!((check.records, check.unchained), (4, 0));
+    let log = store.audit_after(0, u64::MAX).unwrap();
+    let events: Vec<&str> = log.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["decision", "approval.granted", "grant.revoked", "decision"]
+    );
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows = admin
+        .query(
+            "SELECT msg_id, event_type, body, seq FROM webhook_outbox ORDER BY seq",
+            &[],
+        )
+        .unwrap();
+    let evented: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["event"] != "grant.revoked")
+        .collect();
+    assert_eq!(
+        rows.len(),
+        evented.len(),
+        "one event per record for an endpoint that wants all"
+    );
+    for (row, record) in rows.iter().zip(evented) {
+        let typed = behalf_core::audit::record_from_value(record);
+        let body: Value = serde_json::from_str(row.get::<_, &str>(2)).unwrap();
+        assert_eq!(body["data"], *record);
+        assert_eq!(
+            row.get::<_, &str>(1),
+            behalf_core::webhook::event_type_of(record)
+        );
+        if let Some(typed) = typed {
+            assert_eq!(
+                body,
+                behalf_core::webhook::event_payload(&typed),
+                "as SQLite queues it"
+            );
+            assert_eq!(
+                row.get::<_, &str>(0),
+                behalf_core::webhook::message_id(&typed)
+            );
+        }
+    }
+}

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use behalf_core::audit::AuditRecord;
 use behalf_core::policy::WebhookEndpoint;
-use behalf_core::state::Grant;
 use behalf_core::time::Millis;
 use behalf_core::{Engine, EngineOptions, Policy, Reason};
 use behalf_store::memory::{MemoryStore, MemoryTx};
@@ -38,7 +37,12 @@ impl StateTx for FlakyTx<'_, '_> {
     fn rows_for_approval(&mut self, p: &Policy, id: &str, now: Millis) -> Result<Rows, StoreError> {
         self.inner.rows_for_approval(p, id, now)
     }
-    fn grant(&mut self, p: &Policy, id: &str, now: Millis) -> Result<Option<Grant>, StoreError> {
+    fn grant(
+        &mut self,
+        p: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<behalf_core::state::Grant>, StoreError> {
         self.inner.grant(p, id, now)
     }
     fn all_rows(&mut self, p: &Policy, now: Millis) -> Result<Rows, StoreError> {
