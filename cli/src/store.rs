@@ -331,7 +331,7 @@ impl Store {
             let mut after = 0;
             loop {
                 let page = p
-                    .audit_after(after, 10_000)
+                    .records_after(after, 10_000)
                     .map_err(|e| with_path(store_error(e), &self.path))?;
                 if page.is_empty() {
                     return Ok(());

@@ -512,7 +512,7 @@ impl PostgresStore {
     }
 
     /// Chained records with `seq` greater than `after`, oldest first, at most `limit`.
-    pub fn audit_after(&mut self, after: u64, limit: u64) -> Result<Vec<Value>, StoreError> {
+    pub fn records_after(&mut self, after: u64, limit: u64) -> Result<Vec<Value>, StoreError> {
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let result = (|| {
@@ -549,7 +549,7 @@ impl PostgresStore {
                 .and_then(|r| r.get("seq"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            let page = self.audit_after(after, 10_000)?;
+            let page = self.records_after(after, 10_000)?;
             if page.is_empty() {
                 break;
             }

@@ -146,7 +146,7 @@ impl Backend for Postgres {
         let check = self.store.verify_audit().unwrap();
         assert!(check.chain.ok, "the chain is broken: {:?}", check.chain);
         assert_eq!(check.unchained, 0, "records left unchained");
-        self.store.audit_after(0, u64::MAX).unwrap()
+        self.store.records_after(0, u64::MAX).unwrap()
     }
 }
 

@@ -170,3 +170,37 @@ fn a_revoked_grant_is_gone_and_its_revocation_is_chained_on_every_backend() {
             .collect()
     });
 }
+
+/// A fresh database of the throwaway cluster scripts/test-store.sh starts.
+fn postgres(name: &str) -> behalf_store::postgres::PostgresStore {
+    let base = std::env::var("BEHALF_TEST_PG_URL").expect(
+        "BEHALF_TEST_PG_URL is not set: run scripts/test-store.sh, which starts a throwaway PostgreSQL cluster",
+    );
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    behalf_store::postgres::PostgresStore::open(
+        &format!("{base} dbname={name}"),
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-store.sh starts a throwaway cluster and runs it"]
+fn agent_keys_and_grant_revocation_behave_the_same_on_postgresql() {
+    keys_behave(&mut postgres("behalf_keys"));
+    revoke_behaves(&mut postgres("behalf_revoke"), |s| {
+        use behalf_store::{Listings, Scope};
+        let records = s.audit_after(Scope::All, 0, 100).unwrap();
+        assert!(behalf_core::verify_chain(&records).ok);
+        records
+            .iter()
+            .map(|r| r["event"].as_str().unwrap().to_string())
+            .collect()
+    });
+}

@@ -121,7 +121,7 @@ fn a_budget_shared_by_eight_connections_is_spent_exactly_never_over() {
     assert!(check.chain.ok, "{:?}", check.chain);
     assert_eq!(check.records, 400, "every decision has its record");
     assert_eq!(check.unchained, 0);
-    let log = store.audit_after(0, u64::MAX).unwrap();
+    let log = store.records_after(0, u64::MAX).unwrap();
     let allowed_in_log = log
         .iter()
         .filter(|r| r["decision"] == json!("allowed"))
@@ -486,7 +486,7 @@ fn webhook_events_and_revoked_grants_chain_on_postgres_as_on_sqlite() {
     let check = store.verify_audit().unwrap();
     assert!(check.chain.ok, "{:?}", check.chain);
     assert_eq!((check.records, check.unchained), (4, 0));
-    let log = store.audit_after(0, u64::MAX).unwrap();
+    let log = store.records_after(0, u64::MAX).unwrap();
     let events: Vec<&str> = log.iter().map(|r| r["event"].as_str().unwrap()).collect();
     assert_eq!(
         events,
