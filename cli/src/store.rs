@@ -303,6 +303,7 @@ impl Store {
     /// The last `n` audit records, oldest first.
     pub fn audit_tail(&mut self, n: u64, after: Option<u64>) -> Result<Vec<(u64, Value)>> {
         if let AnyStore::Postgres(p) = &mut self.backend {
+            settle(p, &self.path)?;
             let rows = p
                 .audit_tail(n, after.unwrap_or(0))
                 .map_err(|e| with_path(store_error(e), &self.path))?;
@@ -328,6 +329,7 @@ impl Store {
     /// Streams every audit record's stored JSON text in order.
     pub fn audit_each(&mut self, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
         if let AnyStore::Postgres(p) = &mut self.backend {
+            settle(p, &self.path)?;
             let mut after = 0;
             loop {
                 let page = p
@@ -358,6 +360,7 @@ impl Store {
     /// the row's columns against its record, and the head kept in `meta`.
     pub fn verify_audit(&mut self) -> Result<ChainCheck> {
         if let AnyStore::Postgres(p) = &mut self.backend {
+            settle(p, &self.path)?;
             let found = p
                 .verify_audit()
                 .map_err(|e| with_path(store_error(e), &self.path))?;
@@ -461,6 +464,7 @@ impl Store {
 
     pub fn audit_count(&mut self) -> Result<u64> {
         if let AnyStore::Postgres(p) = &mut self.backend {
+            settle(p, &self.path)?;
             return p
                 .audit_count()
                 .map_err(|e| with_path(store_error(e), &self.path));
@@ -470,6 +474,14 @@ impl Store {
             .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
         Ok(u64::try_from(total).unwrap_or(0))
     }
+}
+
+/// Chains what other processes committed and left to the next chainer, so a listing or a
+/// check reads the whole log.
+fn settle(p: &mut PostgresStore, shown: &Path) -> Result<()> {
+    p.chain(u64::MAX)
+        .map(drop)
+        .map_err(|e| with_path(store_error(e), shown))
 }
 
 /// What the CLI does only on its SQLite file; `behalf serve` does it on PostgreSQL.

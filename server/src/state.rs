@@ -19,6 +19,9 @@ use crate::writer::Writer;
 
 /// How long one step waits for another writer of the database (the CLI on the same host).
 pub const BUSY: Duration = Duration::from_secs(2);
+/// How long a step on PostgreSQL keeps retrying lost serialization races in all: instances
+/// deciding against one budget row race each other, and a retry is cheap.
+pub const SHARED_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,7 +48,12 @@ struct Shared {
 /// The state named by `--state`: a PostgreSQL connection string, or a SQLite file.
 pub fn open_store(location: &std::path::Path) -> Result<AnyStore, String> {
     let text = location.to_string_lossy();
-    AnyStore::open(&text, BUSY).map_err(|e| {
+    let wait = if behalf_store::any::is_postgres(&text) {
+        SHARED_WAIT
+    } else {
+        BUSY
+    };
+    AnyStore::open(&text, wait).map_err(|e| {
         if behalf_store::any::is_postgres(&text) {
             format!("{}: {e}", behalf_store::postgres::redact(&text))
         } else {
@@ -57,6 +65,26 @@ pub fn open_store(location: &std::path::Path) -> Result<AnyStore, String> {
 /// Whether the state is a shared PostgreSQL database (rather than this host's SQLite file).
 pub fn is_shared(location: &std::path::Path) -> bool {
     behalf_store::any::is_postgres(&location.to_string_lossy())
+}
+
+/// On PostgreSQL: chains, every 250 ms, records that a step committed while another process
+/// was chaining (a step never waits for another instance's chainer). Wakes the event stream
+/// when it chained any.
+fn start_chainer(mut store: AnyStore, committed: Arc<Notify>) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("behalf-chainer".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(250));
+            if let Some(pg) = store.postgres() {
+                if let Ok(n) = pg.chain(u64::MAX) {
+                    if n > 0 {
+                        committed.notify_one();
+                    }
+                }
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the audit chainer: {e}"))
 }
 
 impl AppState {
@@ -77,6 +105,9 @@ impl AppState {
             metrics.clone(),
             committed.clone(),
         )?;
+        if is_shared(&state_path) {
+            start_chainer(open_store(&state_path)?, committed.clone())?;
+        }
         let (events, _) = broadcast::channel(4096);
         Ok(AppState {
             inner: Arc::new(Shared {
@@ -132,7 +163,7 @@ impl AppState {
             let idle = shared.readers.lock().ok().and_then(|mut r| r.pop());
             let mut store = match idle {
                 Some(s) => s,
-                None => AnyStore::open(&shared.state_path.to_string_lossy(), BUSY)?,
+                None => open_store(&shared.state_path).map_err(StoreError::Fault)?,
             };
             let out = f(&mut store);
             if let Ok(mut r) = shared.readers.lock() {

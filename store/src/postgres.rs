@@ -315,11 +315,25 @@ impl PostgresStore {
 
     /// Chains committed inbox records into `audit` until the inbox is empty (or `limit`
     /// records moved); returns how many it chained. Any process may call it at any time: the
-    /// head row's lock lets one chainer run at once, and a record is chained exactly once.
+    /// head row's lock lets one chainer run at once (this one waits for it), and a record is
+    /// chained exactly once.
     pub fn chain(&mut self, limit: u64) -> Result<u64, StoreError> {
+        self.chain_while(limit, true)
+    }
+
+    /// [`chain`](Self::chain), unless another process is chaining right now: then it returns
+    /// at once (0), leaving the records to that chainer or the next. What a step runs after it
+    /// commits, so no decision waits for another instance's chaining. A record committed just
+    /// after a busy chainer read the inbox waits for the next chain anywhere (`behalf serve`
+    /// runs one every 250 ms; the CLI's audit commands chain before they read).
+    pub fn chain_if_free(&mut self, limit: u64) -> Result<u64, StoreError> {
+        self.chain_while(limit, false)
+    }
+
+    fn chain_while(&mut self, limit: u64, wait: bool) -> Result<u64, StoreError> {
         let mut moved = 0;
         while moved < limit {
-            let n = self.chain_batch()?;
+            let n = self.chain_batch(wait)?;
             if n == 0 {
                 break;
             }
@@ -328,7 +342,7 @@ impl PostgresStore {
         Ok(moved)
     }
 
-    fn chain_batch(&mut self) -> Result<u64, StoreError> {
+    fn chain_batch(&mut self, wait: bool) -> Result<u64, StoreError> {
         let result = (|| {
             let client = self.client()?;
             let mut tx = client
@@ -336,12 +350,23 @@ impl PostgresStore {
                 .isolation_level(IsolationLevel::ReadCommitted)
                 .start()
                 .map_err(sql)?;
-            let head = tx
-                .query_one(
+            let head = if wait {
+                tx.query_opt(
                     "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
                     &[],
                 )
-                .map_err(sql)?;
+            } else {
+                tx.query_opt(
+                    "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
+            }
+            .map_err(sql)?;
+            let Some(head) = head else {
+                // Another process is chaining: it (or the next chainer) takes these records.
+                tx.commit().map_err(sql)?;
+                return Ok(0);
+            };
             let (mut seq, mut prev): (i64, String) = (head.get(0), head.get(1));
             let inbox = tx
                 .query(
@@ -739,7 +764,7 @@ impl StateStore for PostgresStore {
                     if wrote_audit {
                         // Durable already; chain it now, so the log reads in order. A failure
                         // here leaves the records in the inbox for the next chainer.
-                        let _ = self.chain(u64::MAX);
+                        let _ = self.chain_if_free(u64::MAX);
                     }
                     if let Some(now) = prune_at {
                         // Housekeeping, outside the step: it never decides anything.
@@ -751,11 +776,9 @@ impl StateStore for PostgresStore {
                     if started.elapsed() >= self.wait {
                         return Err(StoreError::Conflict(why));
                     }
-                    // Back off a little, with the process id as jitter, so two losers do not
-                    // collide again in step.
-                    std::thread::sleep(
-                        pause + Duration::from_micros(u64::from(std::process::id() % 997)),
-                    );
+                    // Back off a little, with jitter, so two losers do not collide again in
+                    // step.
+                    std::thread::sleep(pause + jitter(pause));
                     pause = (pause * 2).min(Duration::from_millis(50));
                 }
                 Err(e) => {
@@ -765,6 +788,18 @@ impl StateStore for PostgresStore {
             }
         }
     }
+}
+
+/// Up to `max` more, varying from call to call and process to process (the clock's
+/// nanoseconds mixed with the process id); not for anything but spreading retries.
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let mixed = (nanos ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9))
+        .wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let span = u64::try_from(max.as_micros()).unwrap_or(u64::MAX).max(1);
+    Duration::from_micros(mixed % span)
 }
 
 pub struct PostgresTx<'c> {

@@ -117,6 +117,8 @@ fn a_budget_shared_by_eight_connections_is_spent_exactly_never_over() {
     assert_eq!(allowed, 200, "the budget of 200 was not spent exactly");
 
     let mut store = open(&url);
+    // A step never waits for another connection's chainer; a reader chains what is left.
+    store.chain(u64::MAX).unwrap();
     let check = store.verify_audit().unwrap();
     assert!(check.chain.ok, "{:?}", check.chain);
     assert_eq!(check.records, 400, "every decision has its record");
@@ -199,6 +201,9 @@ fn concurrent_held_requests_of_two_agents_chain_into_one_log_with_no_gap() {
         h.join().unwrap();
     }
     let mut store = open(&url);
+    let left = store.verify_audit().unwrap().unchained;
+    let chained = store.chain(u64::MAX).unwrap();
+    assert_eq!(chained, left, "a reader chains exactly what was left");
     let check = store.verify_audit().unwrap();
     assert!(check.chain.ok, "{:?}", check.chain);
     assert_eq!((check.records, check.unchained), (160, 0));
