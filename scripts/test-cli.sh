@@ -29,6 +29,10 @@ step "cli on PostgreSQL (a throwaway cluster): four processes, one budget; migra
 source "$ROOT/scripts/pg.sh"
 pg_start
 cargo test -p behalf-cli --test postgres -- --include-ignored
+step "mcp on PostgreSQL: the proxy and mcp serve suite again, with BEHALF_STATE_URL"
+psql "$BEHALF_TEST_PG_URL" -qc "CREATE DATABASE cli_mcp"
+(cd "$ROOT/cli/tests/mcp" && BEHALF_STATE_URL="$BEHALF_TEST_PG_URL dbname=cli_mcp" \
+  node --test --test-concurrency=1 proxy.test.mjs)
 pg_stop
 
 MCP_DIR="$ROOT/cli/tests/mcp"
