@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::agent_keys::{AgentKey, AgentKeys};
 use crate::listings::{Listings, Scope};
+use crate::outbox::{Claim, Outbox, OutboxRow, OutboxUpdate};
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{StateStore, StateTx, StoreError};
@@ -150,5 +151,20 @@ impl Listings for AnyStore {
     }
     fn audit_head(&mut self) -> Result<u64, StoreError> {
         self.lists().audit_head()
+    }
+}
+
+impl Outbox for AnyStore {
+    fn claim_outbox(&mut self, claim: &Claim<'_>) -> Result<Vec<OutboxRow>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.claim_outbox(claim),
+            AnyStore::Postgres(p) => p.claim_outbox(claim),
+        }
+    }
+    fn record_outbox(&mut self, updates: &[OutboxUpdate]) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.record_outbox(updates),
+            AnyStore::Postgres(p) => p.record_outbox(updates),
+        }
     }
 }

@@ -32,8 +32,13 @@ pub mod listings;
 pub mod memory;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod migrate;
+pub mod outbox;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_outbox;
+#[cfg(feature = "sqlite")]
+mod sqlite_outbox;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

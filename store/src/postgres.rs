@@ -153,6 +153,10 @@ fn describe(e: &postgres::Error) -> String {
 
 /// A failed statement as a store error: a lost serialization race may be retried; a lost
 /// connection fails this step closed (the next one reconnects).
+pub(crate) fn sql_error(e: postgres::Error) -> StoreError {
+    sql(e)
+}
+
 fn sql(e: postgres::Error) -> StoreError {
     match e.code() {
         Some(c)
@@ -1161,7 +1165,7 @@ impl StateTx for PostgresTx<'_> {
 impl PostgresStore {
     /// Runs `f` on the connection (one statement, autocommit), forgetting the connection when
     /// it failed.
-    fn with_client<T>(
+    pub(crate) fn with_client<T>(
         &mut self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
