@@ -73,6 +73,12 @@ pub fn store_error(e: StoreError) -> CliError {
     }
 }
 
+/// Where the state is, as the server's code takes it: the PostgreSQL connection string of
+/// `BEHALF_STATE_URL`, or the SQLite file in `dir`.
+pub fn location(dir: &Path) -> PathBuf {
+    state_url().map_or_else(|| dir.join(DB_FILE), PathBuf::from)
+}
+
 /// `BEHALF_STATE_URL`, when it names a database (unset or empty: the project's SQLite file).
 pub fn state_url() -> Option<String> {
     std::env::var(STATE_URL_ENV)
@@ -288,7 +294,7 @@ impl Store {
         match &mut self.backend {
             AnyStore::Sqlite(b) => Ok(b.conn()),
             AnyStore::Postgres(_) => Err(postgres_only_in_serve(
-                "the webhook outbox (deliver, status, replay)",
+                "reading or editing the webhook outbox (status, replay, enable, remove)",
             )),
         }
     }
@@ -489,7 +495,7 @@ fn postgres_only_in_serve(what: &str) -> CliError {
     CliError::usage(format!(
         "{what} runs on the SQLite state only; this project's state is on PostgreSQL ({STATE_URL_ENV})"
     ))
-    .hint("run it where `behalf serve` uses this database (it delivers webhooks from the shared outbox), or unset BEHALF_STATE_URL for the local state")
+    .hint("delivery works on PostgreSQL (`behalf serve` and `behalf webhooks deliver` drain the shared outbox); for the rest, query the webhook_outbox table, or unset BEHALF_STATE_URL for the local state")
 }
 
 fn with_path(mut e: CliError, path: &Path) -> CliError {

@@ -115,18 +115,13 @@ pub async fn serve_on(
     tokio::spawn(events::tail(state.clone()));
     let watch = state.shared_policy();
     let clock = *state.clock();
-    if state::is_shared(&options.state) {
-        // The outbox on PostgreSQL is filled with each record; its deliverer is SQLite's yet.
-        eprintln!("behalf serve: webhooks are queued in PostgreSQL's outbox but not delivered by this release (delivery runs on a SQLite state)");
-    } else {
-        webhooks::spawn_background(
-            options.state.clone(),
-            webhooks::Source {
-                policy: Box::new(move || Ok(watch.current())),
-                now_ms: Box::new(move || clock.now()),
-            },
-        );
-    }
+    webhooks::spawn_background(
+        options.state.clone(),
+        webhooks::Source {
+            policy: Box::new(move || Ok(watch.current())),
+            now_ms: Box::new(move || clock.now()),
+        },
+    );
     let app = router(state);
     listener
         .set_nonblocking(true)

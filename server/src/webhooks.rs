@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use behalf_core::policy::WebhookEndpoint;
 use behalf_core::Policy;
-use behalf_store::sqlite::SqliteStore;
+use behalf_store::any::AnyStore;
+use behalf_store::outbox::{Claim, Outbox, OutboxUpdate};
 use behalf_store::StoreError;
-use rusqlite::{params, Transaction, TransactionBehavior};
-use serde_json::Value;
 
 /// Why a delivery pass stopped (the database could not be read or written, the policy did
 /// not load); undelivered messages stay in the outbox.
@@ -30,12 +29,6 @@ impl std::fmt::Display for DeliveryError {
 
 impl std::error::Error for DeliveryError {}
 
-impl From<rusqlite::Error> for DeliveryError {
-    fn from(e: rusqlite::Error) -> Self {
-        DeliveryError(format!("state database error: {e}"))
-    }
-}
-
 impl From<StoreError> for DeliveryError {
     fn from(e: StoreError) -> Self {
         DeliveryError(e.to_string())
@@ -49,6 +42,11 @@ type Result<T> = std::result::Result<T, DeliveryError>;
 pub struct Source {
     pub policy: Box<dyn FnMut() -> std::result::Result<Arc<Policy>, String> + Send>,
     pub now_ms: Box<dyn Fn() -> i64 + Send>,
+}
+
+/// The state at `db` (a SQLite file or a PostgreSQL connection string).
+fn open(db: &Path) -> std::result::Result<AnyStore, StoreError> {
+    AnyStore::open(&db.to_string_lossy(), busy())
 }
 
 /// How long a pass waits for another writer of the database (`BEHALF_BUSY_TIMEOUT_MS`).
@@ -134,13 +132,7 @@ fn owner_gone(owner: &str, host: &str) -> bool {
         && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-struct Row {
-    id: i64,
-    msg_id: String,
-    endpoint: String,
-    body: String,
-    attempts: i64,
-}
+type Row = behalf_store::outbox::OutboxRow;
 
 enum Outcome {
     Delivered(u16),
@@ -169,7 +161,7 @@ pub struct Pass {
 
 pub struct Deliverer {
     source: Source,
-    store: SqliteStore,
+    store: AnyStore,
     owner: String,
     host: String,
     agent: ureq::Agent,
@@ -178,15 +170,12 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer on the state database at `db`.
+    /// A deliverer on the state at `db`: a SQLite file, or a PostgreSQL connection string.
     pub fn new(db: &Path, source: Source) -> Result<Deliverer> {
-        Ok(Deliverer::with_store(
-            SqliteStore::open(db, busy(), busy())?,
-            source,
-        ))
+        Ok(Deliverer::with_store(open(db)?, source))
     }
 
-    fn with_store(store: SqliteStore, source: Source) -> Deliverer {
+    fn with_store(store: AnyStore, source: Source) -> Deliverer {
         let tuning = Tuning::from_env();
         let host = host_tag();
         let config = ureq::Agent::config_builder()
@@ -272,66 +261,18 @@ impl Deliverer {
         let now = wall_ms();
         let per_row =
             i64::try_from(self.tuning.timeout.as_millis()).unwrap_or(i64::MAX / 4) + 1_000;
-        let batch = self.tuning.batch;
-        let (owner, host) = (self.owner.clone(), self.host.clone());
-        let tx = self
-            .store
-            .conn()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let holders: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT DISTINCT lease_owner FROM webhook_outbox
-                 WHERE status = 'pending' AND lease_until > ?1 AND lease_owner IS NOT NULL",
-            )?;
-            let rows = stmt.query_map(params![now], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
+        let host = self.host.clone();
+        let gone = move |owner: &str| owner_gone(owner, &host);
+        let lease_until = move |n: usize| now + per_row * i64::try_from(n).unwrap_or(0) + 5_000;
+        let claim = Claim {
+            endpoints: ids,
+            owner: &self.owner,
+            gone: &gone,
+            now,
+            lease_until: &lease_until,
+            limit: self.tuning.batch,
         };
-        for h in holders {
-            if h != owner && owner_gone(&h, &host) {
-                tx.execute(
-                    "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL
-                     WHERE lease_owner = ?1 AND status = 'pending'",
-                    params![h],
-                )?;
-            }
-        }
-        let rows: Vec<Row> = {
-            let mut stmt = tx.prepare(
-                "SELECT o.id, o.msg_id, o.endpoint, o.body, o.attempts FROM webhook_outbox o
-                 LEFT JOIN webhook_endpoint e ON e.id = o.endpoint
-                 WHERE o.status = 'pending' AND o.next_at <= ?1
-                   AND (o.lease_until IS NULL OR o.lease_until <= ?1)
-                   AND o.endpoint IN (SELECT value FROM json_each(?2))
-                   AND (e.id IS NULL OR (e.disabled_at IS NULL AND e.retry_at <= ?1))
-                 ORDER BY o.next_at, o.id LIMIT ?3",
-            )?;
-            let q = stmt.query_map(
-                params![
-                    now,
-                    Value::from(ids.to_vec()).to_string(),
-                    i64::try_from(batch).unwrap_or(25)
-                ],
-                |r| {
-                    Ok(Row {
-                        id: r.get(0)?,
-                        msg_id: r.get(1)?,
-                        endpoint: r.get(2)?,
-                        body: r.get(3)?,
-                        attempts: r.get(4)?,
-                    })
-                },
-            )?;
-            q.collect::<rusqlite::Result<_>>()?
-        };
-        let until = now + per_row * i64::try_from(rows.len()).unwrap_or(0) + 5_000;
-        for r in &rows {
-            tx.execute(
-                "UPDATE webhook_outbox SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3",
-                params![owner, until, r.id],
-            )?;
-        }
-        tx.commit()?;
-        Ok(rows)
+        Ok(self.store.claim_outbox(&claim)?)
     }
 
     fn post(&self, url: &str, secrets: &[String], row: &Row) -> Outcome {
@@ -435,28 +376,19 @@ impl Deliverer {
     ) -> Result<()> {
         let now = wall_ms();
         let mut logs = Vec::new();
-        let tx = self
-            .store
-            .conn()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut updates = Vec::with_capacity(rows.len());
         for (row, outcome) in rows.iter().zip(outcomes) {
             let attempts = row.attempts + 1;
             match outcome {
-                Outcome::Released => {
-                    tx.execute(
-                        "UPDATE webhook_outbox SET lease_owner = NULL, lease_until = NULL
-                         WHERE id = ?1 AND status = 'pending'",
-                        params![row.id],
-                    )?;
-                }
+                Outcome::Released => updates.push(OutboxUpdate::Release { id: row.id }),
                 Outcome::Delivered(code) => {
-                    tx.execute(
-                        "UPDATE webhook_outbox SET status = 'delivered', attempts = ?2,
-                         last_code = ?3, last_error = NULL, last_at = ?4, delivered_at = ?4,
-                         lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-                        params![row.id, attempts, code, now],
-                    )?;
-                    set_retry_at(&tx, &row.endpoint, 0)?;
+                    updates.push(OutboxUpdate::Delivered {
+                        id: row.id,
+                        endpoint: row.endpoint.clone(),
+                        attempts,
+                        code: i64::from(code),
+                        at: now,
+                    });
                     pass.delivered += 1;
                 }
                 Outcome::Gone => {
@@ -464,18 +396,13 @@ impl Deliverer {
                         .get(&row.endpoint)
                         .map(|(w, _)| w.url.clone())
                         .unwrap_or_default();
-                    tx.execute(
-                        "UPDATE webhook_outbox SET attempts = ?2, last_code = 410,
-                         last_error = '410 Gone: endpoint disabled', last_at = ?3,
-                         lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-                        params![row.id, attempts, now],
-                    )?;
-                    tx.execute(
-                        "INSERT INTO webhook_endpoint (id, disabled_at, disabled_reason)
-                         VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET
-                         disabled_at = excluded.disabled_at, disabled_reason = excluded.disabled_reason",
-                        params![row.endpoint, now, format!("{url} answered 410 Gone")],
-                    )?;
+                    updates.push(OutboxUpdate::Gone {
+                        id: row.id,
+                        endpoint: row.endpoint.clone(),
+                        attempts,
+                        at: now,
+                        reason: format!("{url} answered 410 Gone"),
+                    });
                     logs.push(format!(
                         "endpoint `{}` answered 410 Gone: disabled (`behalf webhooks enable {}` turns it back on)",
                         row.endpoint, row.endpoint
@@ -494,23 +421,6 @@ impl Deliverer {
                     }
                     let give_up = attempts >= self.tuning.max_attempts;
                     let next = now + delay;
-                    tx.execute(
-                        "UPDATE webhook_outbox SET status = ?2, attempts = ?3, next_at = ?4,
-                         last_code = ?5, last_error = ?6, last_at = ?7,
-                         lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-                        params![
-                            row.id,
-                            if give_up { "failed" } else { "pending" },
-                            attempts,
-                            next,
-                            code,
-                            error,
-                            now
-                        ],
-                    )?;
-                    if down {
-                        set_retry_at(&tx, &row.endpoint, next)?;
-                    }
                     if give_up {
                         pass.failed += 1;
                         logs.push(format!(
@@ -526,10 +436,21 @@ impl Deliverer {
                             delay as f64 / 1000.0
                         ));
                     }
+                    updates.push(OutboxUpdate::Retry {
+                        id: row.id,
+                        endpoint: row.endpoint.clone(),
+                        give_up,
+                        attempts,
+                        next_at: next,
+                        code: code.map(i64::from),
+                        error,
+                        at: now,
+                        endpoint_down: down,
+                    });
                 }
             }
         }
-        tx.commit()?;
+        self.store.record_outbox(&updates)?;
         for l in logs {
             eprintln!("behalf: webhooks: {l}");
         }
@@ -554,15 +475,6 @@ impl Deliverer {
             }
         }
     }
-}
-
-fn set_retry_at(tx: &Transaction<'_>, endpoint: &str, at: i64) -> Result<()> {
-    tx.execute(
-        "INSERT INTO webhook_endpoint (id, retry_at) VALUES (?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET retry_at = excluded.retry_at",
-        params![endpoint, at],
-    )?;
-    Ok(())
 }
 
 /// `Retry-After`: delay-seconds or an HTTP-date; capped at a day.
@@ -639,7 +551,7 @@ pub fn spawn_background(db: PathBuf, source: Source) {
                     continue;
                 }
                 if deliverer.is_none() {
-                    if let Ok(store) = SqliteStore::open(&db, busy(), busy()) {
+                    if let Ok(store) = open(&db) {
                         deliverer = parked.take().map(|s| Deliverer::with_store(store, s));
                     }
                 }

@@ -84,8 +84,13 @@ impl Drop for Instance {
 }
 
 fn serve(dir: &Path, state: &str) -> Instance {
+    serve_with(dir, state, &[])
+}
+
+fn serve_with(dir: &Path, state: &str, env: &[(&str, &str)]) -> Instance {
     let mut child = Command::new(bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--state", state])
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -426,4 +431,81 @@ fn outage_postgres_down_denies_every_decision_and_the_instances_recover_by_thems
 
 fn instances_len() -> usize {
     2
+}
+
+#[test]
+#[ignore = "needs PostgreSQL: scripts/test-server.sh starts a throwaway cluster and runs it"]
+fn two_instances_deliver_each_webhook_once_from_the_shared_outbox() {
+    use axum::http::HeaderMap as Headers;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (got, received) = std::sync::mpsc::channel::<(Headers, String)>();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().route(
+                "/hook",
+                axum::routing::post(move |headers: Headers, body: String| {
+                    let got = got.clone();
+                    async move {
+                        let _ = got.send((headers, body));
+                        "ok"
+                    }
+                }),
+            );
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    let mut policy = buyer_policy();
+    policy["webhooks"] = json!([{"id": "hook", "url": format!("http://{addr}/hook"),
+        "events": ["decision.approval_required"], "secretEnv": "BEHALF_TEST_PG_HOOK_SECRET"}]);
+    let url = database("serve_webhooks");
+    let dir = project(&policy);
+    let key = key(dir.path(), &url, "agent_buyer");
+    let env = [
+        ("BEHALF_TEST_PG_HOOK_SECRET", secret),
+        ("BEHALF_WEBHOOK_POLL_MS", "50"),
+    ];
+    let instances: Vec<Instance> = (0..2).map(|_| serve_with(dir.path(), &url, &env)).collect();
+    let agent = http(Duration::from_secs(10));
+    let mut held = Vec::new();
+    for (n, inst) in instances.iter().enumerate() {
+        for k in 0..3 {
+            let body = json!({"agentId": "agent_buyer", "action": "deploy",
+                              "resource": format!("svc-{n}-{k}")});
+            let (_, p) = post(&agent, &inst.url, &key, &body).unwrap();
+            assert_eq!(p["decision"], "approval_required", "{p}");
+            held.push(p["approvalId"].as_str().unwrap().to_string());
+        }
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < held.len() {
+        let (headers, body) = received
+            .recv_timeout(Duration::from_secs(15))
+            .unwrap_or_else(|_| panic!("{} of {} delivered", delivered.len(), held.len()));
+        let h = |k: &str| headers.get(k).unwrap().to_str().unwrap().to_string();
+        let ok = behalf_core::webhook::verify(
+            secret,
+            &h("webhook-id"),
+            &h("webhook-timestamp"),
+            body.as_bytes(),
+            &h("webhook-signature"),
+            behalf_store::wall_ms() / 1000,
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        let event: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(event["type"], "decision.approval_required");
+        delivered.push(event["data"]["approvalId"].as_str().unwrap().to_string());
+    }
+    // Leases keep the two deliverers off each other's messages: nothing arrives twice.
+    assert!(
+        received.recv_timeout(Duration::from_secs(1)).is_err(),
+        "a webhook arrived twice"
+    );
+    delivered.sort();
+    held.sort();
+    assert_eq!(delivered, held);
 }

@@ -38,9 +38,9 @@ pub mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_outbox;
 #[cfg(feature = "sqlite")]
-mod sqlite_outbox;
-#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_outbox;
 
 /// Why a step did not commit.
 #[derive(Debug, Clone, PartialEq, Eq)]

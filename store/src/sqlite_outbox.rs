@@ -8,11 +8,7 @@ use crate::outbox::{Claim, Outbox, OutboxRow, OutboxUpdate};
 use crate::sqlite::{sql_error as sql, SqliteStore};
 use crate::StoreError;
 
-fn set_retry_at(
-    tx: &rusqlite::Transaction<'_>,
-    endpoint: &str,
-    at: i64,
-) -> Result<(), StoreError> {
+fn set_retry_at(tx: &rusqlite::Transaction<'_>, endpoint: &str, at: i64) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO webhook_endpoint (id, retry_at) VALUES (?1, ?2)
          ON CONFLICT (id) DO UPDATE SET retry_at = excluded.retry_at",

@@ -44,7 +44,7 @@ fn source(project: &Project) -> Source {
 /// Delivery in the background of a long-running command (`mcp serve`, `mcp proxy`).
 pub fn spawn_background(project: &Project) {
     behalf_server::webhooks::spawn_background(
-        project.state_dir.join(crate::store::DB_FILE),
+        crate::store::location(&project.state_dir),
         source(project),
     );
 }
@@ -201,11 +201,8 @@ fn deliver(project: &Project, once: bool) -> Result<u8> {
     project.load()?;
     // The state directory and its database are made as for any command that opens them.
     drop(project.store()?);
-    let mut d = Deliverer::new(
-        &project.state_dir.join(crate::store::DB_FILE),
-        source(project),
-    )
-    .map_err(|e| CliError::state(e.0))?;
+    let mut d = Deliverer::new(&crate::store::location(&project.state_dir), source(project))
+        .map_err(|e| CliError::state(e.0))?;
     let poll = d.poll();
     if once {
         let mut pass = Pass::default();
