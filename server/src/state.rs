@@ -44,10 +44,17 @@ impl AppState {
         state_path: PathBuf,
         policy_path: PathBuf,
         clock: Clock,
+        sync: crate::Sync,
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
-        let store = SqliteStore::open(&state_path, BUSY, BUSY)
+        let mut store = SqliteStore::open(&state_path, BUSY, BUSY)
             .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        if sync == crate::Sync::Normal {
+            store
+                .conn()
+                .execute_batch("PRAGMA synchronous=NORMAL;")
+                .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        }
         let metrics = Arc::new(Metrics::default());
         let committed = Arc::new(Notify::new());
         let writer = Writer::start(

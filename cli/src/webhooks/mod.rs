@@ -201,8 +201,11 @@ fn deliver(project: &Project, once: bool) -> Result<u8> {
     project.load()?;
     // The state directory and its database are made as for any command that opens them.
     drop(project.store()?);
-    let mut d = Deliverer::new(&project.state_dir.join(crate::store::DB_FILE), source(project))
-        .map_err(|e| CliError::state(e.0))?;
+    let mut d = Deliverer::new(
+        &project.state_dir.join(crate::store::DB_FILE),
+        source(project),
+    )
+    .map_err(|e| CliError::state(e.0))?;
     let poll = d.poll();
     if once {
         let mut pass = Pass::default();
