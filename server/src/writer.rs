@@ -282,13 +282,9 @@ impl WriterThread {
         now: Millis,
     ) -> Result<Vec<Decision>, StoreError> {
         let engine = engine_for(&mut self.engine, policy);
+        let prepared: Vec<&Prepared> = batch.iter().map(|p| &p.prepared).collect();
         self.store.write(policy, |tx| {
-            let mut out = Vec::with_capacity(batch.len());
-            for p in batch {
-                let (decision, _records) = behalf_store::verify_in(tx, engine, &p.prepared, now)?;
-                out.push(decision);
-            }
-            Ok(out)
+            behalf_store::verify_batch_in(tx, engine, &prepared, now)
         })
     }
 
