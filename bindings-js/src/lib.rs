@@ -57,8 +57,9 @@ fn rejection(
     }
 }
 
-fn to_json_text(v: &Value) -> String {
-    v.to_string()
+/// JSON text of a typed value, through `Value` so its keys come sorted (the wrapper's bytes).
+fn to_json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).map_or_else(|_| "null".into(), |v| v.to_string())
 }
 
 /// A stateful engine: one compiled policy, its usage, approvals, grants and audit chain.
