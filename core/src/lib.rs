@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod fasthash;
+pub mod ffi;
 pub mod ids;
 pub mod json;
 pub mod normalize;
