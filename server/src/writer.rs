@@ -185,6 +185,13 @@ fn engine_for<'e>(slot: &'e mut Option<Engine>, policy: &Arc<Policy>) -> &'e mut
     slot.get_or_insert_with(|| Engine::from_shared(policy.clone(), EngineOptions::default()))
 }
 
+/// A typed answer of the core (a grant, an approval) as the JSON the API returns.
+fn as_json<T: serde::Serialize>(out: Result<T, behalf_core::ApiError>) -> Result<Value, ApiError> {
+    let value = out.map_err(ApiError::from_core)?;
+    serde_json::to_value(value)
+        .map_err(|e| ApiError::internal(format!("an answer could not be written as JSON: {e}")))
+}
+
 fn store_message(e: &StoreError) -> String {
     match e {
         StoreError::Conflict(m) => format!("the state database stayed busy ({m}); not recorded"),
@@ -304,20 +311,20 @@ impl WriterThread {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::approve_in(tx, engine, &id, ttl.as_ref(), now)
                 });
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::Deny { id, by: _, reply } => {
                 let r = self
                     .store
                     .write(&policy, |tx| behalf_store::deny_in(tx, engine, &id, now));
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::RevokeGrant { id, by: _, reply } => {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::revoke_grant_in(tx, &policy, &id, now)
                 });
                 let r = r.map(|found| match found {
-                    Some((grant, _)) => Ok(behalf_core::state::grant_value(&grant)),
+                    Some((grant, _)) => as_json(Ok(grant)),
                     None => Err(ApiError::not_found("grant", &id)),
                 });
                 (reply, r)

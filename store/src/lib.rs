@@ -16,9 +16,8 @@
 
 use behalf_core::audit::AuditRecord;
 use behalf_core::policy::WebhookEndpoint;
-use behalf_core::state::Grant;
 use behalf_core::time::Millis;
-use behalf_core::{ApiError, Decision, Engine, Policy, Prepared};
+use behalf_core::{ApiError, Approval, Decision, Engine, Grant, Policy, Prepared};
 use serde_json::Value;
 
 pub use agent_keys::{AgentKey, AgentKeys};
@@ -165,7 +164,7 @@ pub fn approve_in<T: StateTx + ?Sized>(
     id: &str,
     ttl: Option<&Value>,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Grant, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
@@ -179,7 +178,7 @@ pub fn deny_in<T: StateTx + ?Sized>(
     engine: &mut Engine,
     id: &str,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Approval, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
