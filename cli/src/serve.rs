@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// full: every group commit is fsynced (a decision answered survives a power loss);
+    /// normal: the WAL is fsynced at checkpoints (it survives the server being killed)
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "normal"])]
+    sync: String,
 }
 
 pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
@@ -53,6 +57,11 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
         clock: behalf_server::clock::Clock::from_env().map_err(CliError::usage)?,
+        sync: if a.sync == "normal" {
+            behalf_server::Sync::Normal
+        } else {
+            behalf_server::Sync::Full
+        },
     };
     behalf_server::run(options).map_err(|e| CliError::new(exit::SOFTWARE, e))?;
     Ok(exit::OK)

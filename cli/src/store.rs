@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use behalf_core::audit::verify_chain;
 use behalf_core::time::Millis;
-use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
+use behalf_core::{ApiError, Approval, Decision, Engine, EngineOptions, Grant, Policy, Prepared};
 use behalf_store::any::AnyStore;
 use behalf_store::postgres::{redact, PostgresStore};
 use behalf_store::sqlite::SqliteStore;
@@ -240,7 +240,7 @@ impl Store {
         now: Millis,
         id: &str,
         ttl: Option<&Value>,
-    ) -> Result<std::result::Result<Value, ApiError>> {
+    ) -> Result<std::result::Result<Grant, ApiError>> {
         self.step(policy, |tx, engine| {
             behalf_store::approve_in(tx, engine, id, ttl, now)
         })
@@ -252,7 +252,7 @@ impl Store {
         policy: &Arc<Policy>,
         now: Millis,
         id: &str,
-    ) -> Result<std::result::Result<Value, ApiError>> {
+    ) -> Result<std::result::Result<Approval, ApiError>> {
         self.step(policy, |tx, engine| {
             behalf_store::deny_in(tx, engine, id, now)
         })

@@ -35,6 +35,19 @@ pub struct ServeOptions {
     pub tls_key: Option<PathBuf>,
     /// The system clock, or a fixed instant (`BEHALF_NOW`, for tests).
     pub clock: clock::Clock,
+    /// How a group commit reaches the disk (`--sync`).
+    pub sync: Sync,
+}
+
+/// SQLite's `synchronous` for the decision writer. `Full` (the default) fsyncs every group
+/// commit: a decision answered survives a power loss. `Normal` (WAL) leaves the fsync to
+/// checkpoints: a decision answered survives the server being killed, not the machine losing
+/// power — the latency of a commit without waiting on the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sync {
+    #[default]
+    Full,
+    Normal,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
@@ -109,7 +122,12 @@ pub async fn serve_on(
     // Opening may block (PostgreSQL's client connects and migrates synchronously): not on
     // the runtime's own thread.
     let state = tokio::task::block_in_place(|| {
-        AppState::open(options.state.clone(), options.policy.clone(), options.clock)
+        AppState::open(
+            options.state.clone(),
+            options.policy.clone(),
+            options.clock,
+            options.sync,
+        )
     })?;
     tokio::spawn(watch_policy(state.clone()));
     tokio::spawn(events::tail(state.clone()));

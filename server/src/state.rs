@@ -93,9 +93,19 @@ impl AppState {
         state_path: PathBuf,
         policy_path: PathBuf,
         clock: Clock,
+        sync: crate::Sync,
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
-        let store = open_store(&state_path)?;
+        let mut store = open_store(&state_path)?;
+        if sync == crate::Sync::Normal {
+            // SQLite only: PostgreSQL's durability is the server's own setting.
+            if let Some(sqlite) = store.sqlite() {
+                sqlite
+                    .conn()
+                    .execute_batch("PRAGMA synchronous=NORMAL;")
+                    .map_err(|e| format!("{}: {e}", state_path.display()))?;
+            }
+        }
         let metrics = Arc::new(Metrics::default());
         let committed = Arc::new(Notify::new());
         let writer = Writer::start(

@@ -232,6 +232,13 @@ fn outage_message(e: &StoreError) -> String {
     format!("{e}; denied, and recorded by this instance once the state database is back")
 }
 
+/// A typed answer of the core (a grant, an approval) as the JSON the API returns.
+fn as_json<T: serde::Serialize>(out: Result<T, behalf_core::ApiError>) -> Result<Value, ApiError> {
+    let value = out.map_err(ApiError::from_core)?;
+    serde_json::to_value(value)
+        .map_err(|e| ApiError::internal(format!("an answer could not be written as JSON: {e}")))
+}
+
 fn store_message(e: &StoreError) -> String {
     match e {
         StoreError::Conflict(m) => format!("the state database stayed busy ({m}); not recorded"),
@@ -345,6 +352,7 @@ impl WriterThread {
         now: Millis,
     ) -> Result<Vec<Decision>, StoreError> {
         let engine = engine_for(&mut self.engine, policy);
+        let prepared: Vec<&Prepared> = batch.iter().map(|p| &p.prepared).collect();
         let spool = &mut self.spool;
         self.store
             .write(policy, |tx| {
@@ -352,13 +360,7 @@ impl WriterThread {
                     // Denials answered during an outage, recorded first (in the order answered).
                     tx.append_audit(spool.clone())?;
                 }
-                let mut out = Vec::with_capacity(batch.len());
-                for p in batch {
-                    let (decision, _records) =
-                        behalf_store::verify_in(tx, engine, &p.prepared, now)?;
-                    out.push(decision);
-                }
-                Ok(out)
+                behalf_store::verify_batch_in(tx, engine, &prepared, now)
             })
             .inspect(|_| spool.clear())
     }
@@ -379,20 +381,20 @@ impl WriterThread {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::approve_in(tx, engine, &id, ttl.as_ref(), now)
                 });
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::Deny { id, by: _, reply } => {
                 let r = self
                     .store
                     .write(&policy, |tx| behalf_store::deny_in(tx, engine, &id, now));
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::RevokeGrant { id, by: _, reply } => {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::revoke_grant_in(tx, &policy, &id, now)
                 });
                 let r = r.map(|found| match found {
-                    Some((grant, _)) => Ok(behalf_core::state::grant_value(&grant)),
+                    Some((grant, _)) => as_json(Ok(grant)),
                     None => Err(ApiError::not_found("grant", &id)),
                 });
                 (reply, r)

@@ -128,7 +128,7 @@ fn revoke_behaves<S: StateStore>(store: &mut S, audit: impl Fn(&mut S) -> Vec<St
     let (grant, _) = store
         .write(&policy, |tx| approve_in(tx, &mut engine, &id, None, now))
         .unwrap();
-    let grant_id = grant.unwrap()["grantId"].as_str().unwrap().to_string();
+    let grant_id = grant.unwrap().id.to_string();
     assert_eq!(decide(store, &mut engine).reason.as_str(), "approved");
     let revoked = store
         .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, now))

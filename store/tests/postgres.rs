@@ -473,7 +473,7 @@ fn webhook_events_and_revoked_grants_chain_on_postgres_as_on_sqlite() {
         .write(&policy, |tx| approve_in(tx, &mut engine, &id, None, NOW))
         .unwrap();
     let grant = granted.unwrap();
-    let grant_id = grant["grantId"].as_str().unwrap().to_string();
+    let grant_id = grant.id.clone();
     let revoked = store
         .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, NOW))
         .unwrap();

@@ -18,7 +18,12 @@ use serde_json::Value;
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["echo", addr] => echo(addr),
         ["embedded", policy, request, n, db] => embedded(policy, request, n, db),
         _ => Err("usage: behalf-bench-server echo ADDR | embedded POLICY REQUEST N DB".into()),

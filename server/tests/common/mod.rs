@@ -81,6 +81,7 @@ impl TestServer {
             tls_cert,
             tls_key,
             clock: now.map_or(Clock::system(), Clock::fixed),
+            sync: behalf_server::Sync::Full,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
