@@ -23,8 +23,11 @@ use serde_json::Value;
 pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
 
 pub mod memory;
+pub mod operators;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_operators;
 
 /// Why a step did not commit.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,7 +75,7 @@ pub struct SqliteStore {
     legacy: bool,
 }
 
-fn sql(e: rusqlite::Error) -> StoreError {
+pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Conflict(format!(
             "the state database is locked by another process ({e})"
