@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod agents;
 mod commands;
 mod error;
 mod mcp;
@@ -12,6 +13,7 @@ mod ojson;
 mod permissions;
 mod project;
 mod render;
+mod serve;
 mod store;
 mod webhooks;
 
@@ -170,6 +172,24 @@ Examples:
   behalf webhooks status"
     )]
     Webhooks(webhooks::WebhooksCommand),
+    /// Serve the team API: decisions, approvals, grants, audit and events over HTTP
+    #[command(after_help = "Examples:
+  behalf serve
+  behalf serve --listen 127.0.0.1:7777 --state /var/lib/behalf/state.db
+  behalf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem
+
+The policy is behalf.json (--policy), reloaded when it changes; an edit that does not load
+keeps the last good policy and is reported on /readyz. How it works: docs/server.md.")]
+    Serve(serve::ServeArgs),
+    /// Agent keys for `behalf serve`: create (printed once), list, revoke
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf agents key create agent_claude_code
+  behalf agents key list
+  behalf agents key revoke key_3fQm9ZxYp0aB"
+    )]
+    Agents(agents::AgentsCommand),
     /// Write the behalf section of CLAUDE.md (how behalf answers, what to do on approval)
     #[command(after_help = "Examples:
   behalf claude
@@ -244,6 +264,8 @@ fn main() -> ExitCode {
         Command::Mcp(c) => mcp::run(&globals, c),
         Command::Webhooks(c) => webhooks::run(&globals, c),
         Command::Claude(a) => commands::claude(&globals, a),
+        Command::Serve(a) => serve::run(&globals, a),
+        Command::Agents(c) => agents::run(&globals, c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -215,6 +215,11 @@ impl Store {
             .ok_or_else(|| CliError::state("the read ran twice"))
     }
 
+    /// The backend, for rows beside the engine's state (agent keys).
+    pub fn backend(&mut self) -> &mut SqliteStore {
+        &mut self.backend
+    }
+
     /// The connection, for the webhook outbox (`webhooks.rs`).
     pub fn conn(&mut self) -> &mut Connection {
         self.backend.conn()

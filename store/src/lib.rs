@@ -20,8 +20,10 @@ use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, Policy, Prepared};
 use serde_json::Value;
 
+pub use agent_keys::{AgentKey, AgentKeys};
 pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
 
+pub mod agent_keys;
 pub mod memory;
 pub mod operators;
 #[cfg(feature = "sqlite")]

@@ -13,7 +13,7 @@ use behalf_core::state::{
 };
 use behalf_core::time::Millis;
 
-use crate::{StateStore, StateTx, StoreError};
+use crate::{AgentKey, AgentKeys, StateStore, StateTx, StoreError};
 
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
@@ -23,6 +23,8 @@ pub struct MemoryStore {
     audit: Vec<AuditRecord>,
     /// (endpoint, message id, event type) of every queued webhook event.
     outbox: Vec<(String, String, String)>,
+    /// (hash, key) of every agent key, in the order they were made.
+    agent_keys: Vec<(String, AgentKey)>,
 }
 
 impl MemoryStore {
@@ -58,6 +60,45 @@ impl StateStore for MemoryStore {
         let out = step(&mut MemoryTx { data: &mut copy })?;
         *self = copy;
         Ok(out)
+    }
+}
+
+impl AgentKeys for MemoryStore {
+    fn create_agent_key(&mut self, key: &AgentKey, hash: &str) -> Result<(), StoreError> {
+        if self
+            .agent_keys
+            .iter()
+            .any(|(h, k)| h == hash || k.key_id == key.key_id)
+        {
+            return Err(StoreError::Fault("this agent key is already stored".into()));
+        }
+        self.agent_keys.push((hash.to_string(), key.clone()));
+        Ok(())
+    }
+
+    fn agent_keys(&mut self) -> Result<Vec<AgentKey>, StoreError> {
+        Ok(self.agent_keys.iter().map(|(_, k)| k.clone()).collect())
+    }
+
+    fn revoke_agent_key(&mut self, key_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let mut found = false;
+        for (_, k) in self
+            .agent_keys
+            .iter_mut()
+            .filter(|(_, k)| k.key_id == key_id)
+        {
+            k.revoked_at = k.revoked_at.or(Some(now));
+            found = true;
+        }
+        Ok(found)
+    }
+
+    fn agent_key_by_hash(&mut self, hash: &str) -> Result<Option<AgentKey>, StoreError> {
+        Ok(self
+            .agent_keys
+            .iter()
+            .find(|(h, _)| h == hash)
+            .map(|(_, k)| k.clone()))
     }
 }
 

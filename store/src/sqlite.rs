@@ -24,7 +24,7 @@ use rusqlite::{
 };
 use serde_json::Value;
 
-use crate::{StateStore, StateTx, StoreError};
+use crate::{AgentKey, AgentKeys, StateStore, StateTx, StoreError};
 
 pub const SCHEMA_VERSION: i64 = 2;
 
@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS webhook_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,
     created_at INTEGER NOT NULL, delivered_at INTEGER,
     UNIQUE (endpoint, msg_id));
 CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox (status, next_at);
+CREATE TABLE IF NOT EXISTS agent_keys (key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER);
 CREATE TABLE IF NOT EXISTS webhook_endpoint (id TEXT PRIMARY KEY,
     disabled_at INTEGER, disabled_reason TEXT, retry_at INTEGER NOT NULL DEFAULT 0);
 ";
@@ -229,6 +231,68 @@ impl SqliteStore {
         self.legacy = false;
         Ok(())
     }
+}
+
+impl AgentKeys for SqliteStore {
+    fn create_agent_key(&mut self, key: &AgentKey, hash: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO agent_keys (key_id, agent_id, hash, created_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    key.key_id,
+                    key.agent_id,
+                    hash,
+                    key.created_at,
+                    key.revoked_at
+                ],
+            )
+            .map_err(sql)?;
+        Ok(())
+    }
+
+    fn agent_keys(&mut self) -> Result<Vec<AgentKey>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT key_id, agent_id, created_at, revoked_at FROM agent_keys
+                 ORDER BY created_at, key_id",
+            )
+            .map_err(sql)?;
+        let rows = stmt.query_map([], agent_key_row).map_err(sql)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql)
+    }
+
+    fn revoke_agent_key(&mut self, key_id: &str, now: Millis) -> Result<bool, StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE agent_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE key_id = ?1",
+                params![key_id, now],
+            )
+            .map_err(sql)?;
+        Ok(changed > 0)
+    }
+
+    fn agent_key_by_hash(&mut self, hash: &str) -> Result<Option<AgentKey>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT key_id, agent_id, created_at, revoked_at FROM agent_keys WHERE hash = ?1",
+            )
+            .map_err(sql)?
+            .query_row(params![hash], agent_key_row)
+            .optional()
+            .map_err(sql)
+    }
+}
+
+fn agent_key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentKey> {
+    Ok(AgentKey {
+        key_id: row.get(0)?,
+        agent_id: row.get(1)?,
+        created_at: row.get(2)?,
+        revoked_at: row.get(3)?,
+    })
 }
 
 /// Schema 1's state JSON (`{approvals, grants, usage}`, as `Engine::export_state` wrote it)
