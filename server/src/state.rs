@@ -9,7 +9,9 @@ use behalf_store::sqlite::SqliteStore;
 use behalf_store::{AgentKeys, StoreError};
 
 use crate::auth::keys;
+use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::operators::Operators;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,16 +22,30 @@ struct Shared {
     state_path: PathBuf,
     /// Idle read connections (key lookups, listings); a reader is opened when none is idle.
     readers: Mutex<Vec<SqliteStore>>,
+    /// Passkeys, ceremonies, sign-in counters (`operators`).
+    operators: Operators,
+    clock: Clock,
 }
 
 impl AppState {
-    pub fn new(state_path: PathBuf) -> AppState {
+    pub fn new(state_path: PathBuf, operators: Operators) -> AppState {
         AppState {
             inner: Arc::new(Shared {
                 state_path,
                 readers: Mutex::new(Vec::new()),
+                operators,
+                clock: Clock::from_env(),
             }),
         }
+    }
+
+    pub fn operators(&self) -> &Operators {
+        &self.inner.operators
+    }
+
+    /// Now, for every decision and expiry (a test may shift it: `clock`).
+    pub fn now(&self) -> behalf_core::time::Millis {
+        self.inner.clock.now()
     }
 
     /// Runs `f` on a read connection, off the async runtime.

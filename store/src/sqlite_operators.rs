@@ -104,6 +104,27 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The approval `id` as the engine saved it (`approvalId`, `fingerprint`, `status`,
+    /// `expiresAt`, `request`): what an operator's signature commits to.
+    pub fn approval_for_signing(&mut self, id: &str) -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT record FROM approvals WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .map_err(|_| StoreError::Corrupt(format!("the stored approval `{id}` is damaged")))
+        })
+        .transpose()
+    }
+}
+
 impl OperatorStore for SqliteStore {
     fn create_operator(
         &mut self,
