@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The URL people open the dashboard at; passkeys are bound to its host
+    /// [default: http(s)://localhost:PORT]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
 }
 
 pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
@@ -47,6 +51,8 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
         state,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
+        public_url: a.public_url,
+        clock: behalf_server::clock::Clock::from_env().map_err(CliError::usage)?,
     };
     behalf_server::run(options).map_err(|e| CliError::new(exit::SOFTWARE, e))?;
     Ok(exit::OK)

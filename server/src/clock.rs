@@ -1,42 +1,33 @@
-//! The server's clock. **Testing only:** with `BEHALF_TEST_CLOCK_FILE` set, the file holds a
-//! number of milliseconds added to the system time, so a test can let a grant window pass
-//! without waiting. Off by default; never set it in production (whoever can write the file
-//! can move time for every decision).
+//! The server's clock: the system's, or `BEHALF_NOW` (RFC 3339, fixed; for tests only, as in
+//! the CLI).
 
-use std::path::PathBuf;
+use behalf_core::time::{parse_rfc3339, Millis};
 
-use behalf_core::time::Millis;
-
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Clock {
-    offset_file: Option<PathBuf>,
+    fixed: Option<Millis>,
 }
 
-pub const TEST_CLOCK_ENV: &str = "BEHALF_TEST_CLOCK_FILE";
-
 impl Clock {
-    /// The system clock, shifted by the test clock file when the environment names one.
-    pub fn from_env() -> Clock {
-        Clock {
-            offset_file: std::env::var_os(TEST_CLOCK_ENV).map(PathBuf::from),
+    pub fn from_env() -> Result<Clock, String> {
+        match std::env::var("BEHALF_NOW") {
+            Ok(text) if !text.is_empty() => parse_rfc3339(&text)
+                .map(|at| Clock { fixed: Some(at) })
+                .ok_or_else(|| format!("BEHALF_NOW=`{text}` is not an RFC 3339 time")),
+            _ => Ok(Clock { fixed: None }),
         }
     }
 
-    pub fn now(&self) -> Millis {
-        let system = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX))
-            .unwrap_or(0);
-        system.saturating_add(self.offset())
+    pub fn system() -> Clock {
+        Clock { fixed: None }
     }
 
-    fn offset(&self) -> Millis {
-        let Some(file) = &self.offset_file else {
-            return 0;
-        };
-        std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| t.trim().parse::<Millis>().ok())
-            .unwrap_or(0)
+    /// A clock that stays at `at`.
+    pub fn fixed(at: Millis) -> Clock {
+        Clock { fixed: Some(at) }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.fixed.unwrap_or_else(behalf_store::wall_ms)
     }
 }

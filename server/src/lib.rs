@@ -6,14 +6,18 @@ pub mod auth;
 pub mod clock;
 pub mod dashboard;
 pub mod error;
+pub mod events;
+pub mod health;
+pub mod metrics;
 pub mod operators;
+pub mod policy;
 pub mod state;
 pub mod v1;
+pub mod writer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use axum::routing::get;
 use axum::Router;
 
 pub use error::ApiError;
@@ -31,11 +35,13 @@ pub struct ServeOptions {
     /// The origin browsers open the dashboard at, and passkeys are bound to; by default
     /// `http(s)://localhost:PORT` (WebAuthn needs a host name, not an address).
     pub public_url: Option<String>,
+    /// The system clock, or a fixed instant (`BEHALF_NOW`, for tests).
+    pub clock: clock::Clock,
 }
 
 impl ServeOptions {
-    /// The dashboard's origin: `--public-url`, or localhost on the listening port.
-    pub fn public_url(&self) -> String {
+    /// The dashboard's origin: `--public-url`, or localhost on the port listened on.
+    pub fn public_url(&self, port: u16) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => {
@@ -44,7 +50,7 @@ impl ServeOptions {
                 } else {
                     "http"
                 };
-                format!("{scheme}://localhost:{}", self.listen.port())
+                format!("{scheme}://localhost:{port}")
             }
         }
     }
@@ -52,44 +58,131 @@ impl ServeOptions {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
 
-/// The whole HTTP surface: `/v1`, health, metrics, the dashboard.
+/// The whole HTTP surface: `/v1`, health and metrics, the dashboard.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
         .merge(operators::routes())
+        .merge(health::routes())
         .merge(dashboard::routes())
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route(
-            "/readyz",
-            get(|| async { ApiError::not_implemented("GET /readyz") }),
-        )
-        .route(
-            "/metrics",
-            get(|| async { ApiError::not_implemented("GET /metrics") }),
-        )
         .with_state(state)
 }
 
-/// Serves until the process is stopped.
+/// Reloads the policy when its file changes, for as long as the server runs.
+async fn watch_policy(state: AppState) {
+    loop {
+        tokio::time::sleep(policy::RELOAD_EVERY).await;
+        let watch = state.clone();
+        let now = state.clock().now();
+        let before = state.policy().status().problem;
+        let changed = tokio::task::spawn_blocking(move || watch.policy().reload(now))
+            .await
+            .unwrap_or(false);
+        let after = state.policy().status().problem;
+        if changed {
+            state.metrics().reloaded(true);
+            eprintln!("behalf serve: policy reloaded");
+        } else if after.is_some() && after != before {
+            state.metrics().reloaded(false);
+            if let Some(problem) = after {
+                eprintln!("behalf serve: {problem}");
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Serves on `options.listen` until SIGINT or SIGTERM. Prints `listening on URL` once it
+/// accepts connections (with the port chosen when `listen` asks for port 0).
 pub async fn serve(options: ServeOptions) -> Result<(), String> {
-    let public_url = webauthn_rs::prelude::Url::parse(&options.public_url()).map_err(|e| {
-        format!(
-            "the public URL `{}` is not a URL: {e}",
-            options.public_url()
-        )
-    })?;
-    let state = AppState::new(
-        options.state.clone(),
-        operators::Operators::new(&public_url)?,
-    );
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
+    let listener = std::net::TcpListener::bind(options.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    serve_on(listener, options, shutdown_signal()).await
+}
+
+/// Serves on a bound listener until `stop` completes.
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    options: ServeOptions,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let public_url = options.public_url(bound.port());
+    let origin = webauthn_rs::prelude::Url::parse(&public_url)
+        .map_err(|e| format!("the public URL `{public_url}` is not a URL: {e}"))?;
+    let state = AppState::open(
+        options.state.clone(),
+        options.policy.clone(),
+        options.clock,
+        operators::Operators::new(&origin)?,
+    )?;
+    tokio::spawn(watch_policy(state.clone()));
+    tokio::spawn(events::tail(state.clone()));
     // The client's address reaches handlers (sign-in attempts are counted per address).
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .await
-        .map_err(|e| format!("the server stopped: {e}"))
+    match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => {
+            // One process-wide provider: ring (rustls has no default without aws-lc).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot use the certificate {} and key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                stop.await;
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            println!("behalf serve: listening on https://{bound}");
+            axum_server::from_tcp_rustls(listener, config)
+                .map_err(|e| format!("cannot serve on {bound}: {e}"))?
+                .handle(handle)
+                .serve(app)
+                .await
+                .map_err(|e| format!("the server stopped: {e}"))
+        }
+        (None, None) => {
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| format!("cannot listen on {bound}: {e}"))?;
+            println!("behalf serve: listening on http://{bound}");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(|e| format!("the server stopped: {e}"))
+        }
+        _ => Err("--tls-cert and --tls-key go together".into()),
+    }
 }
 
 /// Serves on a runtime of its own until the process is stopped (for the CLI, which has none).

@@ -1,5 +1,5 @@
 //! What every handler shares: the policy in force, the decision writer, the readers of the
-//! state database, the event stream and the metrics.
+//! state database, the event stream, the clock and the metrics.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -7,11 +7,19 @@ use std::time::Duration;
 
 use behalf_store::sqlite::SqliteStore;
 use behalf_store::{AgentKeys, StoreError};
+use tokio::sync::{broadcast, Notify};
 
 use crate::auth::keys;
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::events::Record;
+use crate::metrics::Metrics;
 use crate::operators::Operators;
+use crate::policy::PolicyWatch;
+use crate::writer::Writer;
+
+/// How long one step waits for another writer of the database (the CLI on the same host).
+pub const BUSY: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,32 +28,81 @@ pub struct AppState {
 
 struct Shared {
     state_path: PathBuf,
-    /// Idle read connections (key lookups, listings); a reader is opened when none is idle.
+    policy: Arc<PolicyWatch>,
+    writer: Writer,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    /// Woken after every commit of the writer (the event tailer reads the chain then).
+    committed: Arc<Notify>,
+    events: broadcast::Sender<Arc<Record>>,
+    /// Idle read connections (key lookups, listings); one is opened when none is idle.
     readers: Mutex<Vec<SqliteStore>>,
     /// Passkeys, ceremonies, sign-in counters (`operators`).
     operators: Operators,
-    clock: Clock,
 }
 
 impl AppState {
-    pub fn new(state_path: PathBuf, operators: Operators) -> AppState {
-        AppState {
+    /// Opens the state database, loads the policy and starts the decision writer.
+    pub fn open(
+        state_path: PathBuf,
+        policy_path: PathBuf,
+        clock: Clock,
+        operators: Operators,
+    ) -> Result<AppState, String> {
+        let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
+        let store = SqliteStore::open(&state_path, BUSY, BUSY)
+            .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        let metrics = Arc::new(Metrics::default());
+        let committed = Arc::new(Notify::new());
+        let writer = Writer::start(
+            store,
+            policy.clone(),
+            clock,
+            metrics.clone(),
+            committed.clone(),
+        )?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(AppState {
             inner: Arc::new(Shared {
                 state_path,
+                policy,
+                writer,
+                clock,
+                metrics,
+                committed,
+                events,
                 readers: Mutex::new(Vec::new()),
                 operators,
-                clock: Clock::from_env(),
             }),
-        }
+        })
+    }
+
+    pub fn policy(&self) -> &PolicyWatch {
+        &self.inner.policy
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn committed(&self) -> &Notify {
+        &self.inner.committed
+    }
+
+    pub fn events(&self) -> &broadcast::Sender<Arc<Record>> {
+        &self.inner.events
     }
 
     pub fn operators(&self) -> &Operators {
         &self.inner.operators
-    }
-
-    /// Now, for every decision and expiry (a test may shift it: `clock`).
-    pub fn now(&self) -> behalf_core::time::Millis {
-        self.inner.clock.now()
     }
 
     /// Runs `f` on a read connection, off the async runtime.
@@ -58,11 +115,7 @@ impl AppState {
             let idle = shared.readers.lock().ok().and_then(|mut r| r.pop());
             let mut store = match idle {
                 Some(s) => s,
-                None => SqliteStore::open(
-                    &shared.state_path,
-                    Duration::from_secs(2),
-                    Duration::from_secs(2),
-                )?,
+                None => SqliteStore::open(&shared.state_path, BUSY, BUSY)?,
             };
             let out = f(&mut store);
             if let Ok(mut r) = shared.readers.lock() {

@@ -1,14 +1,25 @@
 //! The `/v1` HTTP API. Each handler names the caller it accepts (an extractor from `auth`),
-//! makes one call into the state, and maps its error; nothing here knows SQL.
+//! makes one call into the state (the writer for steps, a reader for listings), and maps its
+//! error; nothing here knows SQL.
 
-use axum::extract::{Path, Query};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::Router;
+use axum::{Json, Router};
+use behalf_store::{Listings, Scope};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
-use crate::auth::{AgentCaller, Caller, OperatorCaller};
+use crate::auth::{AgentCaller, Caller, OperatorCaller, Principal};
 use crate::error::ApiError;
+use crate::operators::sign_off::{sign_off, DecisionBody};
+use crate::operators::signing::Verdict;
 use crate::state::AppState;
+use crate::writer::{Job, VerifyInput};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,44 +34,257 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/events", get(events))
 }
 
+/// Rows a listing returns at most (and by default).
+const MAX_LIMIT: u32 = 1000;
+const DEFAULT_LIMIT: u32 = 500;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub after: Option<u64>,
-    pub limit: Option<u64>,
+    pub limit: Option<u32>,
 }
 
-async fn verify(_caller: AgentCaller) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("POST /v1/verify"))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    pub after: Option<u64>,
 }
 
-async fn list_approvals(_caller: Caller) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("GET /v1/approvals"))
+fn limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    match asked {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            format!("`limit` is {n}"),
+            format!("ask for 1 to {MAX_LIMIT} rows"),
+        )),
+    }
 }
 
-async fn get_approval(_caller: Caller, Path(_id): Path<String>) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("GET /v1/approvals/{id}"))
+fn json_text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn approve(_operator: OperatorCaller, Path(_id): Path<String>) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("POST /v1/approvals/{id}/approve"))
+/// `POST /v1/verify`: the request in, the decision packet out — the same bytes every runtime
+/// returns, with status 200 whatever the decision (read `allowed`). A body that is not a
+/// request is decided `invalid_request` and recorded like any other; a request naming an
+/// agent other than the key's is refused with 403 and decides nothing.
+async fn verify(caller: AgentCaller, State(state): State<AppState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let input = match std::str::from_utf8(&body) {
+        Err(_) => VerifyInput::Unreadable("the request body is not UTF-8 text"),
+        Ok(text) => match behalf_core::json::from_str(text) {
+            Ok(value) => {
+                if let Some(named) = value.get("agentId").and_then(Value::as_str) {
+                    if named != caller.agent_id {
+                        return agent_mismatch(&caller.agent_id, named).into_response();
+                    }
+                }
+                VerifyInput::Value(value)
+            }
+            Err(_) => VerifyInput::Text(text.to_string()),
+        },
+    };
+    let decision = state.writer().verify(input, state.clock()).await;
+    let response = json_text(StatusCode::OK, decision.to_json());
+    state.metrics().verify_latency(started.elapsed());
+    response
 }
 
-async fn deny(_operator: OperatorCaller, Path(_id): Path<String>) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("POST /v1/approvals/{id}/deny"))
+fn agent_mismatch(own: &str, named: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "agent_mismatch",
+        format!("this key decides for `{own}`, not for `{named}`"),
+        "each agent calls with its own key (`behalf agents key create AGENT`)",
+    )
 }
 
-async fn list_grants(_caller: Caller) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("GET /v1/grants"))
+fn scope_of(caller: &Principal) -> Option<String> {
+    caller.agent_scope().map(str::to_string)
 }
 
-async fn revoke_grant(_operator: OperatorCaller, Path(_id): Path<String>) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("DELETE /v1/grants/{id}"))
+fn scoped(agent: &Option<String>) -> Scope<'_> {
+    match agent {
+        Some(a) => Scope::Agent(a),
+        None => Scope::All,
+    }
 }
 
-async fn audit(_caller: Caller, Query(_q): Query<AuditQuery>) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("GET /v1/audit"))
+/// `GET /v1/approvals`: pending approvals, oldest first (an agent key: its own).
+async fn list_approvals(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit)?;
+    let agent = scope_of(&caller);
+    let now = state.clock().now();
+    let rows = state
+        .read(move |s| s.open_approvals(scoped(&agent), now, limit))
+        .await?;
+    Ok(Json(json!({ "approvals": rows })))
 }
 
-async fn events(_caller: Caller) -> Result<(), ApiError> {
-    Err(ApiError::not_implemented("GET /v1/events"))
+/// `GET /v1/approvals/{id}`: one approval in any status (an agent key: only its own; another
+/// agent's is answered as unknown, so a key cannot learn which ids exist).
+async fn get_approval(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let now = state.clock().now();
+    let lookup = id.clone();
+    let found = state.read(move |s| s.approval(&lookup, now)).await?;
+    let visible = found.filter(|a| match caller.agent_scope() {
+        None => true,
+        Some(agent) => a.pointer("/request/agentId").and_then(Value::as_str) == Some(agent),
+    });
+    match visible {
+        Some(a) => Ok(Json(json!({ "approval": a }))),
+        None => Err(ApiError::not_found("approval", &id)),
+    }
+}
+
+/// The body of approve and deny: `{ttl?, signature?}` (`operators::sign_off`); empty is `{}`.
+fn decision_body(body: &Bytes) -> Result<DecisionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DecisionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            format!("the body is not `{{\"ttl\": …, \"signature\": …}}`: {e}"),
+            "send {\"ttl\": \"30m\"} with an operator API token, or the dashboard's signed body",
+        )
+    })
+}
+
+/// `POST /v1/approvals/{id}/approve` (`{ttl?, signature?}`): opens a grant. Operators only; in
+/// a dashboard session, signed with a passkey over the approval's challenge.
+async fn approve(
+    OperatorCaller(by): OperatorCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = decision_body(&body)?;
+    let signed = sign_off(&state, &by, &id, Verdict::Approve, body).await?;
+    let ttl = signed.ttl;
+    let signed = signed.operator;
+    let grant = state
+        .writer()
+        .step(|reply| Job::Approve {
+            id,
+            ttl,
+            by,
+            signed,
+            reply,
+        })
+        .await?;
+    Ok(Json(json!({ "grant": grant })))
+}
+
+/// `POST /v1/approvals/{id}/deny` (`{signature?}`). Operators only; signed like approve.
+async fn deny(
+    OperatorCaller(by): OperatorCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = decision_body(&body)?;
+    let signed = sign_off(&state, &by, &id, Verdict::Deny, body)
+        .await?
+        .operator;
+    let approval = state
+        .writer()
+        .step(|reply| Job::Deny {
+            id,
+            by,
+            signed,
+            reply,
+        })
+        .await?;
+    Ok(Json(json!({ "approval": approval })))
+}
+
+/// `GET /v1/grants`: live grants (an agent key: its own).
+async fn list_grants(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit)?;
+    let agent = scope_of(&caller);
+    let now = state.clock().now();
+    let rows = state
+        .read(move |s| s.live_grants(scoped(&agent), now, limit))
+        .await?;
+    Ok(Json(json!({ "grants": rows })))
+}
+
+/// `DELETE /v1/grants/{id}`: ends a grant now (recorded as `grant.revoked`). Operators only.
+async fn revoke_grant(
+    OperatorCaller(by): OperatorCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let grant = state
+        .writer()
+        .step(|reply| Job::RevokeGrant { id, by, reply })
+        .await?;
+    Ok(Json(json!({ "grant": grant })))
+}
+
+/// `GET /v1/audit?after=SEQ&limit=N`: records after `seq`, in order (an agent key: its own).
+/// `next` is the `after` of the following page.
+async fn audit(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit)?;
+    let after = q.after.unwrap_or(0);
+    let agent = scope_of(&caller);
+    let records = state
+        .read(move |s| s.audit_after(scoped(&agent), after, limit))
+        .await?;
+    let next = records
+        .last()
+        .and_then(|r| r.get("seq"))
+        .and_then(Value::as_u64)
+        .unwrap_or(after);
+    Ok(Json(json!({ "records": records, "next": next })))
+}
+
+/// `GET /v1/events`: server-sent events, one per audit record from now on (or after
+/// `?after=SEQ` / `Last-Event-ID`), an agent key seeing its own.
+async fn events(
+    Caller(caller): Caller,
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim().parse::<u64>().map_err(|_| {
+                ApiError::bad_request(
+                    "Last-Event-ID is not a record's seq",
+                    "send the id of the last event received",
+                )
+            })
+        })
+        .transpose()?;
+    let after = resume.or(q.after);
+    Ok(crate::events::stream(state, scope_of(&caller), after)
+        .await
+        .into_response())
 }

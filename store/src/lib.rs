@@ -16,14 +16,17 @@
 
 use behalf_core::audit::AuditRecord;
 use behalf_core::policy::WebhookEndpoint;
+use behalf_core::state::Grant;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, Policy, Prepared};
 use serde_json::Value;
 
 pub use agent_keys::{AgentKey, AgentKeys};
 pub use behalf_core::state::{Changes, PendingCounts, RowKeys, Rows};
+pub use listings::{Listings, Scope};
 
 pub mod agent_keys;
+pub mod listings;
 pub mod memory;
 pub mod operators;
 #[cfg(feature = "sqlite")]
@@ -71,6 +74,13 @@ pub trait StateTx {
         id: &str,
         now: Millis,
     ) -> Result<Rows, StoreError>;
+    /// The live grant `id` (revoking it).
+    fn grant(
+        &mut self,
+        policy: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Grant>, StoreError>;
     /// Every live row (listings: pending approvals, active grants). Not on the decision path.
     fn all_rows(&mut self, policy: &Policy, now: Millis) -> Result<Rows, StoreError>;
     /// Writes the rows a step changed.
@@ -130,11 +140,24 @@ pub fn approve_in<T: StateTx + ?Sized>(
     ttl: Option<&Value>,
     now: Millis,
 ) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+    approve_by_in(tx, engine, id, ttl, None, now)
+}
+
+/// Approves approval `id` as [`approve_in`] does, and names `operator` (who approved, with
+/// their signature) in the `approval.granted` record (`behalf serve`).
+pub fn approve_by_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    id: &str,
+    ttl: Option<&Value>,
+    operator: Option<&Value>,
+    now: Millis,
+) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.approve(id, ttl, now);
-    finish(tx, engine).map(|records| (result, records))
+    finish_by(tx, engine, operator).map(|records| (result, records))
 }
 
 /// Denies approval `id` inside a transaction.
@@ -144,11 +167,63 @@ pub fn deny_in<T: StateTx + ?Sized>(
     id: &str,
     now: Millis,
 ) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+    deny_by_in(tx, engine, id, None, now)
+}
+
+/// Denies approval `id` as [`deny_in`] does, naming `operator` in the `approval.denied` record.
+pub fn deny_by_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    id: &str,
+    operator: Option<&Value>,
+    now: Millis,
+) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.deny(id, now);
-    finish(tx, engine).map(|records| (result, records))
+    finish_by(tx, engine, operator).map(|records| (result, records))
+}
+
+/// Revokes live grant `id` inside a transaction: its row goes and a `grant.revoked` record
+/// naming `by` (who revoked it) is appended. `None` when there is no such live grant.
+pub fn revoke_grant_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    policy: &Policy,
+    id: &str,
+    by: Option<&Value>,
+    now: Millis,
+) -> Result<Option<(Grant, Vec<AuditRecord>)>, StoreError> {
+    tx.prune(now)?;
+    let Some(grant) = tx.grant(policy, id, now)? else {
+        return Ok(None);
+    };
+    tx.apply(&Changes {
+        grants_removed: vec![grant.id.clone()],
+        ..Changes::default()
+    })?;
+    let request = &grant.request;
+    let record = AuditRecord {
+        seq: 0,
+        time: now,
+        event: "grant.revoked",
+        request_id: None,
+        agent_id: Some(request.agent_id.as_str().into()),
+        action: Some(request.action.as_str().into()),
+        vendor: request.vendor.as_deref().map(Into::into),
+        resource: request.resource.as_deref().map(Into::into),
+        params: Some(request.params.clone()),
+        decision: None,
+        reason: None,
+        matched_permission: Some(grant.permission.clone()),
+        approval_id: Some(grant.approval_id.clone()),
+        grant_id: Some(grant.id.clone()),
+        operator: by.cloned(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let records = tx.append_audit(vec![record])?;
+    Ok(Some((grant, records)))
 }
 
 /// Loads every live row into `engine`, for listings.
@@ -176,11 +251,28 @@ fn finish<T: StateTx + ?Sized>(
     tx: &mut T,
     engine: &mut Engine,
 ) -> Result<Vec<AuditRecord>, StoreError> {
+    finish_by(tx, engine, None)
+}
+
+/// `finish`, with `operator` named in the step's approval records.
+fn finish_by<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    operator: Option<&Value>,
+) -> Result<Vec<AuditRecord>, StoreError> {
     let changes = engine.take_changes();
     if !changes.is_empty() {
         tx.apply(&changes)?;
     }
-    let records = tx.append_audit(engine.take_unchained_audit())?;
+    let mut unchained = engine.take_unchained_audit();
+    if let Some(operator) = operator {
+        for record in &mut unchained {
+            if record.event.starts_with("approval.") {
+                record.operator = Some(operator.clone());
+            }
+        }
+    }
+    let records = tx.append_audit(unchained)?;
     tx.enqueue_webhooks(&records, &engine.policy().webhooks)?;
     Ok(records)
 }

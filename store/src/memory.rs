@@ -203,6 +203,20 @@ impl StateTx for MemoryTx<'_> {
         })
     }
 
+    fn grant(
+        &mut self,
+        policy: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Grant>, StoreError> {
+        Ok(self
+            .data
+            .grants
+            .get(id)
+            .filter(|g| now < g.expires_at && known(policy, &g.permission))
+            .cloned())
+    }
+
     fn all_rows(&mut self, policy: &Policy, now: Millis) -> Result<Rows, StoreError> {
         Ok(Rows {
             approvals: self

@@ -77,7 +77,12 @@ pub struct SqliteStore {
     legacy: bool,
 }
 
-pub(crate) fn sql(e: rusqlite::Error) -> StoreError {
+/// A driver error as a store error (busy → conflict, corrupt, unwritable, anything else).
+pub(crate) fn sql_error(e: rusqlite::Error) -> StoreError {
+    sql(e)
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Conflict(format!(
             "the state database is locked by another process ({e})"
@@ -554,6 +559,18 @@ impl StateTx for SqliteTx<'_> {
             rows.pending = Some(PendingCounts::default());
         }
         Ok(rows)
+    }
+
+    fn grant(
+        &mut self,
+        policy: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Grant>, StoreError> {
+        Ok(self
+            .grants_where(policy, "id = ?1 AND expires_at > ?2", &[&id, &now])?
+            .into_iter()
+            .next())
     }
 
     fn all_rows(&mut self, policy: &Policy, now: Millis) -> Result<Rows, StoreError> {

@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS operator_tokens (token_hash TEXT PRIMARY KEY, id TEXT
 ";
 
 fn sql(e: rusqlite::Error) -> StoreError {
-    crate::sqlite::sql(e)
+    crate::sqlite::sql_error(e)
 }
 
 fn operator_row(r: &Row<'_>) -> rusqlite::Result<OperatorRow> {

@@ -81,7 +81,7 @@ pub async fn enroll_start(
 ) -> Result<Json<Value>, ApiError> {
     let ops = state.operators();
     sessions::same_origin(&headers, ops)?;
-    let now = state.now();
+    let now = state.clock().now();
     ops.limiter.attempt(&address(connect), "enroll", now)?;
     if !secrets::well_formed(&body.token, ENROLL_PREFIX) {
         return Err(refused(EnrollmentRefusal::Unknown));
@@ -147,7 +147,7 @@ pub async fn enroll_finish(
 ) -> Result<Response, ApiError> {
     let ops = state.operators();
     sessions::same_origin(&headers, ops)?;
-    let now = state.now();
+    let now = state.clock().now();
     ops.limiter.attempt(&address(connect), "enroll", now)?;
     let Some(Ceremony::Enroll {
         token_hash,
@@ -210,7 +210,7 @@ pub async fn sign_in_start(
 ) -> Result<Json<Value>, ApiError> {
     let ops = state.operators();
     sessions::same_origin(&headers, ops)?;
-    let now = state.now();
+    let now = state.clock().now();
     ops.limiter.attempt(&address(connect), &body.name, now)?;
     let name = body.name.clone();
     let operator = state.read(move |s| s.operator_named(&name)).await?;
@@ -268,7 +268,7 @@ pub async fn sign_in_finish(
 ) -> Result<Response, ApiError> {
     let ops = state.operators();
     sessions::same_origin(&headers, ops)?;
-    let now = state.now();
+    let now = state.clock().now();
     ops.limiter.attempt(&address(connect), "sign-in", now)?;
     let Some(Ceremony::SignIn {
         operator_id,

@@ -74,7 +74,7 @@ pub async fn session_of(
         same_origin(headers, state.operators())?;
     }
     let hash = secrets::hash(&id);
-    let now = state.now();
+    let now = state.clock().now();
     let session = state
         .read(move |s| s.session(&hash, now))
         .await?
@@ -131,7 +131,7 @@ pub async fn open(
 ) -> Result<Response, ApiError> {
     let id = secrets::fresh(SESSION_PREFIX)?;
     let csrf = secrets::fresh("")?;
-    let now = state.now();
+    let now = state.clock().now();
     let row = SessionRow {
         operator_id: operator_id.clone(),
         csrf_token: csrf.clone(),

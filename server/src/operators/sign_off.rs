@@ -58,6 +58,19 @@ fn signature_invalid(message: &str) -> ApiError {
     )
 }
 
+/// The audit record's `operator` for an act that is not signed (revoking a grant).
+pub fn named(operator: &Operator) -> Value {
+    match &operator.via {
+        OperatorVia::Session => json!({
+            "operatorId": operator.operator_id, "name": operator.name, "via": "session",
+        }),
+        OperatorVia::ApiToken { token_id } => json!({
+            "operatorId": operator.operator_id, "name": operator.name, "via": "token",
+            "tokenId": token_id,
+        }),
+    }
+}
+
 /// `POST /v1/approvals/{id}/challenge {decision, ttl?}`: the passkey options whose challenge
 /// commits to this decision on this approval's request. Dashboard sessions only.
 pub async fn challenge(
@@ -115,7 +128,7 @@ pub async fn challenge(
             commitment,
             state: authentication,
         },
-        state.now(),
+        state.clock().now(),
     )?;
     Ok(Json(json!({
         "ceremony": ceremony,
@@ -132,7 +145,7 @@ async fn pending_fingerprint(state: &AppState, id: &str) -> Result<String, ApiEr
         .read(move |s| s.approval_for_signing(&lookup))
         .await?
         .ok_or_else(|| ApiError::not_found("approval", id))?;
-    let now = state.now();
+    let now = state.clock().now();
     let pending = approval.get("status").and_then(Value::as_str) == Some("pending")
         && approval
             .get("expiresAt")
@@ -207,7 +220,9 @@ pub async fn sign_off(
         operator_id,
         commitment,
         state: authentication,
-    }) = ops.ceremonies.take(&signature.ceremony, state.now())?
+    }) = ops
+        .ceremonies
+        .take(&signature.ceremony, state.clock().now())?
     else {
         return Err(signature_invalid(
             "this signature's challenge was used already, expired, or never issued",

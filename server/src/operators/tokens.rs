@@ -112,7 +112,7 @@ pub async fn create(
         id: secrets::fresh_id("tok_")?,
         operator_id: operator.operator_id.clone(),
         label,
-        created_at: state.now(),
+        created_at: state.clock().now(),
         revoked_at: None,
     };
     let hash = secrets::hash(&token);
@@ -132,7 +132,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     session_only(&operator)?;
-    let now = state.now();
+    let now = state.clock().now();
     let lookup = id.clone();
     if state.read(move |s| s.revoke_token(&lookup, now)).await? {
         Ok(Json(json!({"tokenId": id, "revoked": true})))

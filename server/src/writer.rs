@@ -1,0 +1,334 @@
+//! The decision writer: one thread that owns the database's write connection (SQLite has one
+//! writer) and the engine. Handlers queue steps; the writer takes every verify queued at that
+//! moment (up to [`MAX_BATCH`]) and runs them in one transaction — group commit: one fsync for
+//! the lot instead of one each — then answers each, only after the commit. A batch that fails
+//! for any reason other than a busy database is run again one request at a time, so one bad
+//! row denies only its own request. The async runtime never waits on SQLite.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use behalf_core::ids::IdSource;
+use behalf_core::request::is_valid_request_id;
+use behalf_core::time::Millis;
+use behalf_core::{Decision, Engine, EngineOptions, Policy, Prepared};
+use behalf_store::sqlite::SqliteStore;
+use behalf_store::{StateStore, StoreError};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::auth::Operator;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::policy::PolicyWatch;
+
+/// Verifies taken into one transaction at most.
+pub const MAX_BATCH: usize = 256;
+/// Steps waiting for the writer at most; beyond, a request is answered at once (denied).
+const QUEUE: usize = 8192;
+
+/// A request to verify, as the handler got it.
+pub enum VerifyInput {
+    Value(Value),
+    /// Text that is not JSON (or repeats a key): recorded as `invalid_request`.
+    Text(String),
+    /// A body that is not UTF-8: recorded as `invalid_request`.
+    Unreadable(&'static str),
+}
+
+pub enum Job {
+    Verify {
+        input: VerifyInput,
+        reply: oneshot::Sender<Decision>,
+    },
+    Approve {
+        id: String,
+        ttl: Option<Value>,
+        by: Operator,
+        /// The audit record's `operator`: who approved, and their passkey signature.
+        signed: Value,
+        reply: oneshot::Sender<Result<Value, ApiError>>,
+    },
+    Deny {
+        id: String,
+        by: Operator,
+        /// The audit record's `operator`: who denied, and their passkey signature.
+        signed: Value,
+        reply: oneshot::Sender<Result<Value, ApiError>>,
+    },
+    RevokeGrant {
+        id: String,
+        by: Operator,
+        reply: oneshot::Sender<Result<Value, ApiError>>,
+    },
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `store`.
+    pub fn start(
+        store: SqliteStore,
+        policy: Arc<PolicyWatch>,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+        committed: Arc<Notify>,
+    ) -> Result<Writer, String> {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let mut thread = WriterThread {
+            store,
+            policy,
+            clock,
+            metrics,
+            committed,
+            engine: None,
+            ids: IdSource::default(),
+        };
+        std::thread::Builder::new()
+            .name("behalf-writer".into())
+            .spawn(move || thread.run(jobs))
+            .map_err(|e| format!("cannot start the decision writer: {e}"))?;
+        Ok(Writer { queue })
+    }
+
+    /// Verifies one request durably. Never fails: a fault is a denied `internal_error`
+    /// packet (not recorded, as its message says).
+    pub async fn verify(&self, input: VerifyInput, clock: &Clock) -> Decision {
+        let (reply, answer) = oneshot::channel();
+        let fallback_id = request_id_of(&input);
+        let job = Job::Verify { input, reply };
+        if let Err(e) = self.queue.try_send(job) {
+            let why = match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    "the server is overloaded (the decision queue is full); not recorded"
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    "the decision writer has stopped; not recorded"
+                }
+            };
+            return fault(why, fallback_id, clock.now());
+        }
+        match answer.await {
+            Ok(d) => d,
+            Err(_) => fault(
+                "the decision writer stopped before answering; not recorded",
+                fallback_id,
+                clock.now(),
+            ),
+        }
+    }
+
+    /// Queues an approve, deny or revoke and waits for its answer.
+    pub async fn step(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<Value, ApiError>>) -> Job,
+    ) -> Result<Value, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(make(reply))
+            .await
+            .map_err(|_| ApiError::unavailable("the decision writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| ApiError::unavailable("the decision writer stopped before answering"))?
+    }
+}
+
+fn request_id_of(input: &VerifyInput) -> Option<String> {
+    match input {
+        VerifyInput::Value(v) => v
+            .get("requestId")
+            .and_then(Value::as_str)
+            .filter(|id| is_valid_request_id(id))
+            .map(str::to_string),
+        _ => None,
+    }
+}
+
+/// A denied `internal_error` packet for a request nothing was recorded for.
+pub fn fault(why: &str, request_id: Option<String>, now: Millis) -> Decision {
+    let id = request_id.unwrap_or_else(|| {
+        IdSource::default()
+            .make("req_")
+            .unwrap_or_else(|_| format!("req_unrecorded{now}"))
+    });
+    Decision::fault(why.to_string(), id, now)
+}
+
+struct WriterThread {
+    store: SqliteStore,
+    policy: Arc<PolicyWatch>,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+    committed: Arc<Notify>,
+    /// The engine of the policy in force, made again when the policy changes.
+    engine: Option<Engine>,
+    ids: IdSource,
+}
+
+struct Pending {
+    prepared: Prepared,
+    request_id: Option<String>,
+    reply: oneshot::Sender<Decision>,
+}
+
+fn engine_for<'e>(slot: &'e mut Option<Engine>, policy: &Arc<Policy>) -> &'e mut Engine {
+    if !slot
+        .as_ref()
+        .is_some_and(|e| Arc::ptr_eq(e.shared_policy(), policy))
+    {
+        *slot = None;
+    }
+    slot.get_or_insert_with(|| Engine::from_shared(policy.clone(), EngineOptions::default()))
+}
+
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Conflict(m) => format!("the state database stayed busy ({m}); not recorded"),
+        StoreError::Corrupt(m) | StoreError::Fault(m) => format!("{m}; not recorded"),
+    }
+}
+
+impl WriterThread {
+    fn run(&mut self, mut jobs: mpsc::Receiver<Job>) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+        while let Some(first) = jobs.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Verify { input, reply } => {
+                        let policy = self.policy.current();
+                        let engine = engine_for(&mut self.engine, &policy);
+                        let request_id = request_id_of(&input);
+                        let prepared = match &input {
+                            VerifyInput::Value(v) => engine.prepare(v),
+                            VerifyInput::Text(t) => engine.prepare_json(t),
+                            VerifyInput::Unreadable(why) => engine.prepare_rejection(why),
+                        };
+                        batch.push(Pending {
+                            prepared,
+                            request_id,
+                            reply,
+                        });
+                    }
+                    other => {
+                        // Steps keep their order: the verifies queued before go first.
+                        self.verify_batch(&mut batch);
+                        self.other(other);
+                    }
+                }
+                if batch.len() < MAX_BATCH {
+                    next = jobs.try_recv().ok();
+                }
+            }
+            self.verify_batch(&mut batch);
+        }
+    }
+
+    fn verify_batch(&mut self, batch: &mut Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let policy = self.policy.current();
+        let now = self.clock.now();
+        match self.commit(&policy, batch.as_slice(), now) {
+            Ok(decisions) => {
+                self.metrics.batch(decisions.len(), started.elapsed());
+                for (p, d) in batch.drain(..).zip(decisions) {
+                    self.metrics.decision(&d);
+                    let _ = p.reply.send(d);
+                }
+                self.committed.notify_one();
+            }
+            Err(e) if batch.len() > 1 && !matches!(e, StoreError::Conflict(_)) => {
+                for p in batch.drain(..) {
+                    let mut one = vec![p];
+                    self.verify_batch(&mut one);
+                }
+            }
+            Err(e) => {
+                let why = store_message(&e);
+                for p in batch.drain(..) {
+                    self.metrics.fault();
+                    let id = p.request_id.clone().or_else(|| self.ids.make("req_").ok());
+                    let _ = p.reply.send(fault(&why, id, now));
+                }
+            }
+        }
+    }
+
+    /// Decides every request of the batch in one transaction, and commits it.
+    fn commit(
+        &mut self,
+        policy: &Arc<Policy>,
+        batch: &[Pending],
+        now: Millis,
+    ) -> Result<Vec<Decision>, StoreError> {
+        let engine = engine_for(&mut self.engine, policy);
+        self.store.write(policy, |tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for p in batch {
+                let (decision, _records) = behalf_store::verify_in(tx, engine, &p.prepared, now)?;
+                out.push(decision);
+            }
+            Ok(out)
+        })
+    }
+
+    fn other(&mut self, job: Job) {
+        let policy = self.policy.current();
+        let now = self.clock.now();
+        let engine = engine_for(&mut self.engine, &policy);
+        let (reply, result) = match job {
+            Job::Verify { .. } => return,
+            // The operator and their signature are named in the record (`operators::sign_off`).
+            Job::Approve {
+                id,
+                ttl,
+                by: _,
+                signed,
+                reply,
+            } => {
+                let r = self.store.write(&policy, |tx| {
+                    behalf_store::approve_by_in(tx, engine, &id, ttl.as_ref(), Some(&signed), now)
+                });
+                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+            }
+            Job::Deny {
+                id,
+                by: _,
+                signed,
+                reply,
+            } => {
+                let r = self.store.write(&policy, |tx| {
+                    behalf_store::deny_by_in(tx, engine, &id, Some(&signed), now)
+                });
+                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+            }
+            Job::RevokeGrant { id, by, reply } => {
+                let by = crate::operators::sign_off::named(&by);
+                let r = self.store.write(&policy, |tx| {
+                    behalf_store::revoke_grant_in(tx, &policy, &id, Some(&by), now)
+                });
+                let r = r.map(|found| match found {
+                    Some((grant, _)) => Ok(behalf_core::state::grant_value(&grant)),
+                    None => Err(ApiError::not_found("grant", &id)),
+                });
+                (reply, r)
+            }
+        };
+        let answer = match result {
+            Ok(out) => {
+                self.committed.notify_one();
+                out
+            }
+            Err(e) => Err(ApiError::unavailable(store_message(&e))),
+        };
+        let _ = reply.send(answer);
+    }
+}
