@@ -39,11 +39,21 @@ pub enum Input<'a> {
 
 /// What `audit verify` found.
 #[derive(Debug)]
+enum OperatorCheck {
+    Signed,
+    Token,
+    Unsigned,
+}
+
 pub struct ChainCheck {
     pub records: u64,
     pub head: Option<(u64, String)>,
     /// (seq, 0-based index, problem) of the first bad record.
     pub broken: Option<(u64, u64, String)>,
+    /// Approvals and denials whose operator's passkey signature verified.
+    pub signed: u64,
+    /// Approvals and denials made with an operator API token (named, not signed).
+    pub by_token: u64,
 }
 
 /// A store error as the CLI reports it; nothing was decided or recorded.
@@ -264,12 +274,16 @@ impl Store {
 
     /// Re-checks the whole chain: seq continuity from 1, every `prevHash` link, every `hash`,
     /// the row's columns against its record, and the head kept in `meta`.
-    pub fn verify_audit(&self) -> Result<ChainCheck> {
+    pub fn verify_audit(&mut self) -> Result<ChainCheck> {
         let mut check = ChainCheck {
             records: 0,
             head: None,
             broken: None,
+            signed: 0,
+            by_token: 0,
         };
+        // Records an operator decided, checked against their keys once the chain is read.
+        let mut decided: Vec<(u64, u64, Value)> = Vec::new();
         let mut prev: Option<Value> = None;
         let mut stmt = self
             .conn_ref()
@@ -309,11 +323,29 @@ impl Store {
             if check.broken.is_some() {
                 break;
             }
+            if record.get("operator").is_some() {
+                decided.push((seq, index, record.clone()));
+            }
             check.head = Some((seq, hash));
             prev = Some(record);
             index += 1;
         }
+        drop(q);
+        drop(stmt);
         check.records = index;
+        for (seq, index, record) in &decided {
+            match self.check_operator(record) {
+                Ok(OperatorCheck::Signed) => check.signed += 1,
+                Ok(OperatorCheck::Token) => check.by_token += 1,
+                Ok(OperatorCheck::Unsigned) => {}
+                Err(why) => {
+                    check.broken = Some((*seq, *index, why));
+                    check.records = *index;
+                    check.head = None;
+                    return Ok(check);
+                }
+            }
+        }
         if check.broken.is_none() {
             let total: i64 = self
                 .conn_ref()
@@ -335,6 +367,50 @@ impl Store {
             }
         }
         Ok(check)
+    }
+
+    /// The operator a record names: a passkey signature must verify with that operator's
+    /// stored public key over the challenge the record commits to; a token must be that
+    /// operator's. Approvals and denials are never unsigned.
+    fn check_operator(&mut self, record: &Value) -> std::result::Result<OperatorCheck, String> {
+        use behalf_store::operators::OperatorStore;
+        let operator = record.get("operator").cloned().unwrap_or(Value::Null);
+        let operator_id = operator.get("operatorId").and_then(Value::as_str);
+        let event = record.get("event").and_then(Value::as_str).unwrap_or("");
+        let unreadable = |e: behalf_store::StoreError| format!("the operators cannot be read: {e}");
+        match operator.get("via").and_then(Value::as_str) {
+            Some("passkey") => {
+                let credential_id = operator
+                    .pointer("/signature/credentialId")
+                    .and_then(Value::as_str)
+                    .ok_or("the signature names no credential")?;
+                let stored = self
+                    .backend
+                    .credential(credential_id)
+                    .map_err(unreadable)?
+                    .filter(|c| Some(c.operator_id.as_str()) == operator_id)
+                    .ok_or_else(|| {
+                        format!("the passkey `{credential_id}` is not one of the named operator's")
+                    })?;
+                behalf_server::operators::signing::verify_record(record, &stored.passkey)?;
+                Ok(OperatorCheck::Signed)
+            }
+            Some("token") => {
+                let token_id = operator.get("tokenId").and_then(Value::as_str);
+                let tokens = self.backend.tokens().map_err(unreadable)?;
+                if tokens.iter().any(|t| {
+                    Some(t.id.as_str()) == token_id && Some(t.operator_id.as_str()) == operator_id
+                }) {
+                    Ok(OperatorCheck::Token)
+                } else {
+                    Err("the operator API token it names is not the named operator's".into())
+                }
+            }
+            Some("session") if !event.starts_with("approval.") => Ok(OperatorCheck::Unsigned),
+            _ => Err(format!(
+                "the `{event}` record's operator is neither signed nor a token"
+            )),
+        }
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {
