@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use behalf_core::audit::verify_chain;
+use behalf_server::operators::signing::OperatorCheck;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
 use behalf_store::sqlite::{SqliteStore, SqliteTx};
@@ -39,12 +40,6 @@ pub enum Input<'a> {
 
 /// What `audit verify` found.
 #[derive(Debug)]
-enum OperatorCheck {
-    Signed,
-    Token,
-    Unsigned,
-}
-
 pub struct ChainCheck {
     pub records: u64,
     pub head: Option<(u64, String)>,
@@ -369,48 +364,8 @@ impl Store {
         Ok(check)
     }
 
-    /// The operator a record names: a passkey signature must verify with that operator's
-    /// stored public key over the challenge the record commits to; a token must be that
-    /// operator's. Approvals and denials are never unsigned.
     fn check_operator(&mut self, record: &Value) -> std::result::Result<OperatorCheck, String> {
-        use behalf_store::operators::OperatorStore;
-        let operator = record.get("operator").cloned().unwrap_or(Value::Null);
-        let operator_id = operator.get("operatorId").and_then(Value::as_str);
-        let event = record.get("event").and_then(Value::as_str).unwrap_or("");
-        let unreadable = |e: behalf_store::StoreError| format!("the operators cannot be read: {e}");
-        match operator.get("via").and_then(Value::as_str) {
-            Some("passkey") => {
-                let credential_id = operator
-                    .pointer("/signature/credentialId")
-                    .and_then(Value::as_str)
-                    .ok_or("the signature names no credential")?;
-                let stored = self
-                    .backend
-                    .credential(credential_id)
-                    .map_err(unreadable)?
-                    .filter(|c| Some(c.operator_id.as_str()) == operator_id)
-                    .ok_or_else(|| {
-                        format!("the passkey `{credential_id}` is not one of the named operator's")
-                    })?;
-                behalf_server::operators::signing::verify_record(record, &stored.passkey)?;
-                Ok(OperatorCheck::Signed)
-            }
-            Some("token") => {
-                let token_id = operator.get("tokenId").and_then(Value::as_str);
-                let tokens = self.backend.tokens().map_err(unreadable)?;
-                if tokens.iter().any(|t| {
-                    Some(t.id.as_str()) == token_id && Some(t.operator_id.as_str()) == operator_id
-                }) {
-                    Ok(OperatorCheck::Token)
-                } else {
-                    Err("the operator API token it names is not the named operator's".into())
-                }
-            }
-            Some("session") if !event.starts_with("approval.") => Ok(OperatorCheck::Unsigned),
-            _ => Err(format!(
-                "the `{event}` record's operator is neither signed nor a token"
-            )),
-        }
+        behalf_server::operators::signing::check_operator(&mut self.backend, record)
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {

@@ -2,6 +2,7 @@
 //! state (approvals, grants, usage, the audit chain), agents identified by their keys, and
 //! approvals made by people. How it works: docs/server.md.
 
+pub mod agents;
 pub mod auth;
 pub mod clock;
 pub mod dashboard;

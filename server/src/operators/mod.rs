@@ -3,6 +3,7 @@
 //! approval or denial with it (see `signing`). A chat bot relaying approvals uses an operator
 //! API token (`bho_…`) that a signed-in operator made. How it works: docs/operators.md.
 
+pub mod audit_check;
 pub mod ceremonies;
 pub mod invite;
 pub mod passkeys;
@@ -83,6 +84,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/v1/operators/tokens/{id}", delete(tokens::revoke))
         .route("/v1/approvals/{id}/challenge", post(sign_off::challenge))
+        .route("/v1/agents", get(crate::agents::list))
+        .route("/v1/audit/verify", get(audit_check::verify))
 }
 
 /// The operator this request was made by: an operator API token (`Authorization: Bearer

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use behalf_core::request::Request;
+use behalf_store::operators::OperatorStore;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use webauthn_rs::prelude::{
@@ -234,6 +235,63 @@ pub fn verify_record(record: &Value, passkey: &Value) -> Result<(), String> {
         .finish_passkey_authentication(&credential, &state)
         .map(|_| ())
         .map_err(|e| format!("the signature does not verify: {e}"))
+}
+
+/// What a record's `operator` field was checked to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorCheck {
+    /// A passkey signature that verifies with the named operator's stored public key.
+    Signed,
+    /// An operator API token of the named operator (named, not signed).
+    Token,
+    /// An act that is not signed by design (revoking a grant in a session).
+    Unsigned,
+}
+
+/// Checks the operator a record names: a passkey signature must verify with that operator's
+/// stored public key over the challenge the record commits to; a token must be that
+/// operator's. An approval or denial is never merely a session's.
+pub fn check_operator(
+    store: &mut impl OperatorStore,
+    record: &Value,
+) -> Result<OperatorCheck, String> {
+    let operator = record.get("operator").cloned().unwrap_or(Value::Null);
+    let operator_id = operator.get("operatorId").and_then(Value::as_str);
+    let event = record.get("event").and_then(Value::as_str).unwrap_or("");
+    let unreadable = |e: behalf_store::StoreError| format!("the operators cannot be read: {e}");
+    match operator.get("via").and_then(Value::as_str) {
+        Some("passkey") => {
+            let credential_id = operator
+                .pointer("/signature/credentialId")
+                .and_then(Value::as_str)
+                .ok_or("the signature names no credential")?;
+            let stored = store
+                .credential(credential_id)
+                .map_err(unreadable)?
+                .filter(|c| Some(c.operator_id.as_str()) == operator_id)
+                .ok_or_else(|| {
+                    format!("the passkey `{credential_id}` is not one of the named operator's")
+                })?;
+            verify_record(record, &stored.passkey)?;
+            Ok(OperatorCheck::Signed)
+        }
+        Some("token") => {
+            let token_id = operator.get("tokenId").and_then(Value::as_str);
+            let tokens = store.tokens().map_err(unreadable)?;
+            let theirs = tokens.iter().any(|t| {
+                Some(t.id.as_str()) == token_id && Some(t.operator_id.as_str()) == operator_id
+            });
+            if theirs {
+                Ok(OperatorCheck::Token)
+            } else {
+                Err("the operator API token it names is not the named operator's".into())
+            }
+        }
+        Some("session") if !event.starts_with("approval.") => Ok(OperatorCheck::Unsigned),
+        _ => Err(format!(
+            "the `{event}` record's operator is neither signed nor an operator API token"
+        )),
+    }
 }
 
 /// The assertion's parts, as the audit record keeps them.
