@@ -63,13 +63,18 @@ done
 echo '{ "type": "module" }' > "$OUT/web/package.json"
 
 step "JS wrapper"
-cp "$JS/js/api.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$OUT/"
+cp "$JS/js/api.mjs" "$JS/js/client.mjs" "$JS/js/index.cjs" "$JS/js/index.mjs" "$JS/js/web.mjs" "$OUT/"
 # api.cjs: the same source, with its one `export { ... };` line as `module.exports = { ... };`.
 {
   echo '"use strict";'
   sed -E 's/^export \{(.*)\};$/module.exports = {\1};/' "$JS/js/api.mjs"
 } > "$OUT/api.cjs"
 grep -q '^module.exports = {' "$OUT/api.cjs" || { echo "api.cjs: no export line converted" >&2; exit 1; }
+{
+  echo '"use strict";'
+  sed -E 's/^export \{(.*)\};$/module.exports = {\1};/' "$JS/js/client.mjs"
+} > "$OUT/client.cjs"
+grep -q '^module.exports = {' "$OUT/client.cjs" || { echo "client.cjs: no export line converted" >&2; exit 1; }
 echo "$key" > "$OUT/.build-key"
 rm -rf "$PKG.old.$$"
 [ -e "$PKG" ] && mv "$PKG" "$PKG.old.$$"

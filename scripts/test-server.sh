@@ -11,5 +11,33 @@ step "cargo fmt --check (behalf-server)"
 cargo fmt -p behalf-server -- --check
 step "clippy (behalf-server; lints deny unwrap/expect/panic/indexing)"
 cargo clippy -p behalf-server --all-targets -- -D warnings
-step "cargo test -p behalf-server"
-cargo test -p behalf-server
+step "cargo test -p behalf-server (unit tests, the /v1 API over HTTP)"
+cargo test -p behalf-server --lib --test api
+
+step "cargo build -p behalf-cli (the binary the process tests run)"
+cargo build -p behalf-cli
+BEHALF_BIN="$ROOT/target/debug/behalf"
+export BEHALF_BIN
+
+step "server: SIGKILL mid-load, restart; every answered decision is in the chain"
+cargo test -p behalf-server --test crash
+
+step "mcp proxy --url: the TypeScript SDK client and server-filesystem, decisions on behalf serve"
+bash scripts/setup-cli.sh
+(cd cli/tests/mcp && node --test --test-concurrency=1 remote.test.mjs)
+
+step "BehalfClient (JavaScript) against behalf serve"
+bash scripts/setup-js.sh
+bindings-js/build.sh
+node --test --test-concurrency=1 server/tests/clients/client.test.mjs
+(cd bindings-js && npx tsc --noEmit -p examples)
+
+step "behalf.Client and AsyncClient (Python) against behalf serve"
+bash scripts/setup-py.sh
+VENV="$ROOT/bindings-py/.venv"
+CARGO_TARGET_DIR="$ROOT/target/python" \
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+  --force-reinstall --no-deps ./bindings-py
+status=0
+"$VENV/bin/python" -m pytest server/tests/clients/test_client.py -q -p no:cacheprovider || status=$?
+[ "$status" -eq 0 ] || { echo "test-server: the Python client tests failed (exit $status)" >&2; exit 1; }

@@ -8,6 +8,7 @@ import {
   PolicyError,
   DeniedError,
   ApprovalRequiredError,
+  BehalfClient,
   type Decision,
   type Policy,
   type Reason,
@@ -92,4 +93,14 @@ if (record !== undefined) {
 export async function inBrowser(): Promise<boolean> {
   await init();
   return new WebBehalf(policy).verify(request).allowed;
+}
+
+// A remote agent: the same packets from `behalf serve`; never rejects, denied on any fault.
+export async function remote(): Promise<string | null> {
+  const client = new BehalfClient({ url: "http://127.0.0.1:7777", apiKey: "bhk_x", timeoutMs: 500 });
+  const d: Decision = await client.verify(request, { timeoutMs: 1000 });
+  if (d.decision === "approval_required" && d.approvalId !== null) return client.approvalUrl(d.approvalId);
+  // @ts-expect-error: the key is required
+  new BehalfClient({ url: "http://127.0.0.1:7777" });
+  return d.allowed ? null : d.reason;
 }

@@ -3,6 +3,7 @@
 // WebAssembly instance and one set of classes.
 const path = require("path");
 const api = require("./api.cjs");
+const { BehalfClient } = require("./client.cjs");
 
 const gluePath = path.join(__dirname, "node", "behalf_wasm.js");
 
@@ -25,4 +26,5 @@ module.exports = {
   DecisionError: api.DecisionError,
   DeniedError: api.DeniedError,
   ApprovalRequiredError: api.ApprovalRequiredError,
+  BehalfClient,
 };

@@ -12,4 +12,5 @@ export const {
   DecisionError,
   DeniedError,
   ApprovalRequiredError,
+  BehalfClient,
 } = cjs;

@@ -3,6 +3,7 @@
 // the glue module (a distinct URL), and a spare one is kept ready so that after a trap the next
 // call can switch to a fresh instance without waiting.
 import * as api from "./api.mjs";
+export { BehalfClient } from "./client.mjs";
 
 const GLUE = "./web/behalf_wasm.js";
 let compiled = null;

@@ -12,6 +12,7 @@ use behalf_core::error::BehalfError;
 use behalf_core::policy::{json_text_problem, PolicyError};
 use behalf_core::request::{is_valid_request_id, MAX_ID_CHARS};
 use behalf_core::time::{format_rfc3339, parse_rfc3339, Millis};
+use behalf_core::ErrorCode;
 use behalf_core::{webhook, ApiError, Engine, EngineOptions, Rejection};
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -120,7 +121,7 @@ impl WasmEngine {
         let ttl = match ttl {
             Some(text) => Some(serde_json::from_str::<Value>(&text).map_err(|_| {
                 error(ApiError::new(
-                    "bad_duration",
+                    ErrorCode::BadDuration,
                     "`ttl` is not a duration".into(),
                     "write a positive duration like `30m`, `2h` or whole seconds",
                 ))
@@ -163,7 +164,7 @@ impl WasmEngine {
     pub fn restore(&mut self, state: &str) -> Result<(), JsValue> {
         let value: Value = behalf_core::json::from_str(state).map_err(|_| {
             error(ApiError::new(
-                "bad_state",
+                ErrorCode::BadState,
                 "the state is not valid JSON".into(),
                 "pass the exact value exportState() returned",
             ))
@@ -251,7 +252,7 @@ pub fn verify_audit_chain(
 ) -> Result<String, JsValue> {
     let records: Vec<Value> = serde_json::from_str(records).map_err(|_| {
         error(ApiError::new(
-            "bad_audit_log",
+            ErrorCode::BadAuditLog,
             "the audit records are not a JSON array".into(),
             "pass the array auditLog() returned",
         ))
@@ -293,13 +294,13 @@ pub fn webhook_verify(
 ) -> String {
     match webhook::verify(secret, id, timestamp, body, signature, now_seconds as i64) {
         Ok(()) => String::new(),
-        Err(e) => e.code().into(),
+        Err(e) => e.code().as_str().into(),
     }
 }
 
 fn bad_record(message: String) -> JsValue {
     error(ApiError::new(
-        "bad_audit_record",
+        ErrorCode::BadAuditRecord,
         message,
         "pass one record exactly as onDecision or auditLog() handed it out",
     ))
@@ -341,7 +342,7 @@ pub fn webhook_delivery(record: &str, secrets: &str, timestamp: f64) -> Result<S
     let record = audit_record(record)?;
     let secrets: Vec<String> = serde_json::from_str(secrets).map_err(|_| {
         error(ApiError::new(
-            "bad_secret",
+            ErrorCode::BadSecret,
             "`secrets` is not a list of strings".into(),
             "pass one `whsec_...` secret or an array of them",
         ))

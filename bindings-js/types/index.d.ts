@@ -437,3 +437,29 @@ export class ApprovalRequiredError extends DecisionError {
   readonly decision: ApprovalRequiredDecision;
   readonly approvalId: string | null;
 }
+
+/** How a `BehalfClient` reaches `behalf serve`. */
+export interface BehalfClientOptions {
+  /** The server, e.g. `http://127.0.0.1:7777` (no trailing path). */
+  url: string;
+  /** The agent's key, `bhk_…` (from `behalf agents key create AGENT`). */
+  apiKey: string;
+  /** How long one `verify` waits for the server before it is denied; default 2000. */
+  timeoutMs?: number;
+  /** A `fetch` to use instead of the global one. */
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * `verify` against a `behalf serve` server: the same packets as the embedded engine. It keeps
+ * no policy or state. A network error, a timeout, a 5xx, a refused key or an answer that is not
+ * a packet resolves to a denied `internal_error` packet naming the cause; it never rejects.
+ */
+export class BehalfClient {
+  constructor(options: BehalfClientOptions);
+  readonly url: string;
+  readonly timeoutMs: number;
+  verify(request: Request, options?: { timeoutMs?: number }): Promise<Decision>;
+  /** The dashboard page where a person approves `approvalId`. */
+  approvalUrl(approvalId: string): string;
+}

@@ -111,7 +111,7 @@ impl PyDecision {
             let step = PyDict::new(py);
             step.set_item("step", t.step)?;
             step.set_item("permission", t.permission.as_deref())?;
-            step.set_item("result", t.result)?;
+            step.set_item("result", t.result.as_str())?;
             step.set_item("detail", &*t.detail)?;
             list.append(step)?;
         }

@@ -13,6 +13,7 @@ mod ojson;
 mod operators;
 mod permissions;
 mod project;
+mod remote;
 mod render;
 mod serve;
 mod store;

@@ -4,9 +4,10 @@
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::commands::{parse_kv, write_atomically};
+use crate::commands::parse_kv;
 use crate::error::{exit, CliError, Result};
 use crate::ojson::OValue;
+use crate::project::write_atomically;
 use crate::project::Loaded;
 use crate::Globals;
 

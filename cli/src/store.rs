@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use behalf_core::audit::verify_chain;
-use behalf_server::operators::signing::OperatorCheck;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
+use behalf_server::operators::signing::OperatorCheck;
 use behalf_store::sqlite::{SqliteStore, SqliteTx};
 use behalf_store::{StateStore, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -225,7 +225,7 @@ impl Store {
         &mut self.backend
     }
 
-    /// The connection, for the webhook outbox (`webhooks.rs`).
+    /// The connection, for the webhook outbox (`webhooks/`).
     pub fn conn(&mut self) -> &mut Connection {
         self.backend.conn()
     }

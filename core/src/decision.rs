@@ -89,6 +89,69 @@ impl Reason {
     }
 }
 
+/// What a trace step found, a closed set like the reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceResult {
+    /// No passport for the agent.
+    Missing,
+    /// The passport or the permission is outside its validity window (or revoked).
+    Inactive,
+    /// The passport is valid: its permissions are checked.
+    Active,
+    /// A permission's patterns or conditions do not match.
+    Skipped,
+    /// A condition could not be decided on the value given.
+    Indeterminate,
+    Matched,
+    /// A limit does not hold.
+    Failed,
+    /// A person denied the pending approval.
+    Denied,
+    /// A grant covers the request.
+    Granted,
+    /// Too many approvals are pending.
+    Limit,
+    /// A person must approve.
+    Required,
+    /// Nothing matched.
+    None,
+    /// The request failed validation.
+    Invalid,
+    /// The engine failed; it fails closed.
+    Fault,
+    /// A binding could not reach the engine.
+    Error,
+}
+
+impl TraceResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceResult::Missing => "missing",
+            TraceResult::Inactive => "inactive",
+            TraceResult::Active => "active",
+            TraceResult::Skipped => "skipped",
+            TraceResult::Indeterminate => "indeterminate",
+            TraceResult::Matched => "matched",
+            TraceResult::Failed => "failed",
+            TraceResult::Denied => "denied",
+            TraceResult::Granted => "granted",
+            TraceResult::Limit => "limit",
+            TraceResult::Required => "required",
+            TraceResult::None => "none",
+            TraceResult::Invalid => "invalid",
+            TraceResult::Fault => "fault",
+            TraceResult::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for TraceResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A trace step's explanation: mostly fixed text or text prepared when the policy compiled,
 /// so building a trace allocates nothing.
 #[derive(Clone, Debug)]
@@ -138,7 +201,7 @@ impl From<Arc<str>> for TraceDetail {
 pub struct TraceStep {
     pub step: &'static str,
     pub permission: Option<Arc<str>>,
-    pub result: &'static str,
+    pub result: TraceResult,
     pub detail: TraceDetail,
 }
 
@@ -184,7 +247,7 @@ impl Decision {
             trace: vec![TraceStep {
                 step: "engine",
                 permission: None,
-                result: "error",
+                result: TraceResult::Error,
                 detail: TraceDetail::Owned(message.clone()),
             }],
             problem: Some(message),
@@ -244,11 +307,11 @@ impl Decision {
 
     /// The canonical packet.
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(Packet::from(self)).unwrap_or(Value::Null)
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    /// The canonical packet as JSON text, written directly (the bindings' hot path); the same
-    /// content as `to_value()`, in the packet's field order.
+    /// The canonical packet as JSON text, written directly (the bindings' hot path): byte for
+    /// byte what `serde_json::to_string(&decision)` writes, a conformance check on every vector.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(320 + self.trace.len() * 112);
         out.push_str("{\"decision\":\"");
@@ -303,7 +366,7 @@ impl Decision {
             json_string(t.step, &mut out);
             json_field("permission", t.permission.as_deref(), &mut out);
             out.push_str(",\"result\":");
-            json_string(t.result, &mut out);
+            json_string(t.result.as_str(), &mut out);
             out.push_str(",\"detail\":");
             json_string(&t.detail, &mut out);
             out.push('}');
@@ -357,11 +420,18 @@ fn json_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// A decision serializes as its canonical packet, camelCase, in the packet's field order.
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Packet::from(self).serialize(s)
+    }
+}
+
 #[derive(Serialize)]
 struct TracePacket<'a> {
     step: &'a str,
     permission: Option<&'a str>,
-    result: &'a str,
+    result: TraceResult,
     detail: &'a str,
 }
 
@@ -433,7 +503,7 @@ mod tests {
         d.trace.push(TraceStep {
             step: "match",
             permission: Some(Arc::from("p\"1")),
-            result: "skipped",
+            result: TraceResult::Skipped,
             detail: TraceDetail::Static("condition on `env` does not hold"),
         });
         d
@@ -447,7 +517,7 @@ mod tests {
             "",
         ] {
             let d = sample(text);
-            let serde = serde_json::to_string(&Packet::from(&d)).unwrap_or_default();
+            let serde = serde_json::to_string(&d).unwrap_or_default();
             assert_eq!(d.to_json(), serde);
         }
     }

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
-use crate::decision::{Decision, Reason, TraceDetail, TraceStep};
+use crate::decision::{Decision, Reason, TraceDetail, TraceResult, TraceStep};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, BehalfError};
 use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
@@ -287,9 +288,9 @@ impl Engine {
                 step: "request",
                 permission: None,
                 result: if reason == Reason::InternalError {
-                    "fault"
+                    TraceResult::Fault
                 } else {
-                    "invalid"
+                    TraceResult::Invalid
                 },
                 detail: TraceDetail::Owned(rejection.message.clone()),
             }],
@@ -455,7 +456,7 @@ impl Engine {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_duration(v).ok_or_else(|| {
                 ApiError::new(
-                    "bad_duration",
+                    ErrorCode::BadDuration,
                     format!("`{v}` is not a duration"),
                     "write a positive duration like `30m`, `2h` or whole seconds",
                 )
@@ -558,7 +559,7 @@ impl Engine {
     pub fn restore(&mut self, state: &Value) -> Result<(), ApiError> {
         let bad = |why: String| {
             ApiError::new(
-                "bad_state",
+                ErrorCode::BadState,
                 why,
                 "pass the exact value exportState() returned",
             )

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::decision::{Reason, TraceDetail, TraceStep};
+use crate::decision::{Reason, TraceDetail, TraceResult, TraceStep};
 use crate::normalize;
 use crate::number::Decimal;
 use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
@@ -63,7 +63,7 @@ impl Outcome {
 fn step(
     step: &'static str,
     permission: Option<&Permission>,
-    result: &'static str,
+    result: TraceResult,
     detail: impl Into<TraceDetail>,
 ) -> TraceStep {
     TraceStep {
@@ -90,7 +90,7 @@ pub fn evaluate(
         trace.push(step(
             "passport",
             None,
-            "missing",
+            TraceResult::Missing,
             "no passport for this agent",
         ));
         return Outcome::new(Reason::UnknownAgent, None, trace);
@@ -105,13 +105,13 @@ pub fn evaluate(
         } else {
             "the passport has expired"
         };
-        trace.push(step("passport", None, "inactive", why));
+        trace.push(step("passport", None, TraceResult::Inactive, why));
         return Outcome::new(Reason::PassportExpired, Some(passport_at), trace);
     }
     trace.push(step(
         "passport",
         None,
-        "active",
+        TraceResult::Active,
         "checking the passport's permissions",
     ));
 
@@ -129,7 +129,7 @@ pub fn evaluate(
             continue;
         };
         if let Some(miss) = pattern_mismatch(p, request) {
-            trace.push(step("match", Some(p), "skipped", miss));
+            trace.push(step("match", Some(p), TraceResult::Skipped, miss));
             continue;
         }
         match conditions_truth(&p.when, &request.params) {
@@ -137,7 +137,7 @@ pub fn evaluate(
             (Truth::Fails, failed) => {
                 let why = failed
                     .map_or_else(|| "a condition does not hold".into(), |c| c.failure.clone());
-                trace.push(step("match", Some(p), "skipped", why));
+                trace.push(step("match", Some(p), TraceResult::Skipped, why));
                 continue;
             }
             // Indeterminate is restrictive: a block or an approval applies, an allow does not.
@@ -149,7 +149,7 @@ pub fn evaluate(
                     effect_name(p.effect),
                     if applies { "applies" } else { "does not apply" }
                 );
-                trace.push(step("match", Some(p), "indeterminate", detail));
+                trace.push(step("match", Some(p), TraceResult::Indeterminate, detail));
                 if !applies {
                     continue;
                 }
@@ -159,13 +159,18 @@ pub fn evaluate(
             trace.push(step(
                 "match",
                 Some(p),
-                "inactive",
+                TraceResult::Inactive,
                 "outside its validity window",
             ));
             out_of_window.get_or_insert(at);
             continue;
         }
-        trace.push(step("match", Some(p), "matched", effect_name(p.effect)));
+        trace.push(step(
+            "match",
+            Some(p),
+            TraceResult::Matched,
+            effect_name(p.effect),
+        ));
         match p.effect {
             Effect::Block => blocks.push(at),
             Effect::RequireApproval => approvals.push(at),
@@ -192,7 +197,7 @@ pub fn evaluate(
                     break;
                 }
                 LimitCheck::Fails(why) => {
-                    trace.push(step("limits", Some(p), "failed", why));
+                    trace.push(step("limits", Some(p), TraceResult::Failed, why));
                     if p.limits
                         .as_ref()
                         .is_some_and(|l| l.over_limit_requires_approval)
@@ -222,7 +227,7 @@ pub fn evaluate(
                 trace.push(step(
                     "approval",
                     Some(p),
-                    "denied",
+                    TraceResult::Denied,
                     "a person denied this request",
                 ));
                 let mut o = decided(Reason::ApprovalDenied, passport_at, at, trace);
@@ -239,7 +244,7 @@ pub fn evaluate(
                 trace.push(step(
                     "approval",
                     Some(p),
-                    "granted",
+                    TraceResult::Granted,
                     "an active grant covers this request",
                 ));
                 let mut o = decided(Reason::Approved, passport_at, at, trace);
@@ -261,7 +266,7 @@ pub fn evaluate(
         // 6b. approval_limit_reached: a new held request beyond the pending cap
         if let Some(p) = passport.permissions.get(first) {
             if let Room::Full(why) = state.room(&fp, passport, p, now) {
-                trace.push(step("approval", Some(p), "limit", why));
+                trace.push(step("approval", Some(p), TraceResult::Limit, why));
                 let mut o = decided(Reason::ApprovalLimitReached, passport_at, first, trace);
                 o.fingerprint = Some(fp);
                 return o;
@@ -270,7 +275,7 @@ pub fn evaluate(
         trace.push(step(
             "approval",
             passport.permissions.get(first),
-            "required",
+            TraceResult::Required,
             "no grant covers this request; a person must approve",
         ));
         let mut o = decided(Reason::RequiresApproval, passport_at, first, trace);
@@ -300,7 +305,12 @@ pub fn evaluate(
     }
 
     // 10. no_permission
-    trace.push(step("result", None, "none", "no permission matches"));
+    trace.push(step(
+        "result",
+        None,
+        TraceResult::None,
+        "no permission matches",
+    ));
     Outcome::new(Reason::NoPermission, Some(passport_at), trace)
 }
 

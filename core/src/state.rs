@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ids::IdSource;
 use crate::number::Decimal;
 use crate::policy::{Passport, Permission, Policy, Scope};
@@ -672,14 +673,14 @@ impl State {
     fn decidable(&mut self, id: &str, now: Millis) -> Result<&mut Approval, ApiError> {
         let approval = self.approvals.get_mut(id).ok_or_else(|| {
             ApiError::new(
-                "approval_not_found",
+                ErrorCode::ApprovalNotFound,
                 format!("no approval `{id}`"),
                 "list pending approvals to find the id",
             )
         })?;
         if now >= approval.expires_at {
             return Err(ApiError::new(
-                "approval_expired",
+                ErrorCode::ApprovalExpired,
                 format!(
                     "approval `{id}` expired at {}",
                     format_rfc3339(approval.expires_at)
@@ -689,7 +690,7 @@ impl State {
         }
         if approval.status != ApprovalStatus::Pending {
             return Err(ApiError::new(
-                "approval_already_decided",
+                ErrorCode::ApprovalAlreadyDecided,
                 format!(
                     "approval `{id}` was already {}",
                     if approval.status == ApprovalStatus::Approved {
@@ -715,7 +716,7 @@ impl State {
     ) -> Result<(Approval, Grant), ApiError> {
         if ttl.is_some_and(|t| t <= 0) {
             return Err(ApiError::new(
-                "bad_duration",
+                ErrorCode::BadDuration,
                 "the grant ttl must be positive".into(),
                 "write a duration like `30m`",
             ));

@@ -5,6 +5,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::error::ErrorCode;
+
 /// A signature is accepted for this many seconds either side of now.
 pub const TOLERANCE_SECONDS: i64 = 300;
 
@@ -19,13 +21,13 @@ pub enum WebhookError {
 }
 
 impl WebhookError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            WebhookError::BadSecret => "bad_secret",
-            WebhookError::BadTimestamp => "bad_timestamp",
-            WebhookError::TooOld => "timestamp_too_old",
-            WebhookError::TooNew => "timestamp_too_new",
-            WebhookError::NoMatchingSignature => "no_matching_signature",
+            WebhookError::BadSecret => ErrorCode::BadSecret,
+            WebhookError::BadTimestamp => ErrorCode::BadTimestamp,
+            WebhookError::TooOld => ErrorCode::TimestampTooOld,
+            WebhookError::TooNew => ErrorCode::TimestampTooNew,
+            WebhookError::NoMatchingSignature => ErrorCode::NoMatchingSignature,
         }
     }
 

@@ -95,7 +95,7 @@ impl ApiError {
     /// An error of the core (approving an unknown or decided approval, a bad ttl), with the
     /// status its code calls for.
     pub fn from_core(e: behalf_core::ApiError) -> ApiError {
-        let status = match e.code {
+        let status = match e.code.as_str() {
             "approval_not_found" => StatusCode::NOT_FOUND,
             "bad_duration" => StatusCode::BAD_REQUEST,
             "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
@@ -103,7 +103,7 @@ impl ApiError {
         };
         ApiError {
             status,
-            code: e.code,
+            code: e.code.as_str(),
             message: e.message,
             hint: e.hint,
         }

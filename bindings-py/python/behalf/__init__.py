@@ -39,6 +39,7 @@ from typing import (
 from . import _behalf
 from ._behalf import Decision
 from ._types import DecisionKind, Reason
+from ._client import AsyncClient, Client, RemoteDecision
 from ._errors import (
     ApprovalError,
     ApprovalRequired,
@@ -63,9 +64,11 @@ __version__: str = _behalf.__version__
 __all__ = [
     "ApprovalError",
     "ApprovalRequired",
+    "AsyncClient",
     "AuditReport",
     "Behalf",
     "BehalfError",
+    "Client",
     "Decision",
     "DecisionKind",
     "Denied",
@@ -73,6 +76,7 @@ __all__ = [
     "PolicyError",
     "Problem",
     "Reason",
+    "RemoteDecision",
     "StateError",
     "WebhookDelivery",
     "WebhookError",

@@ -89,3 +89,29 @@ impl Decider {
         Ok((packets, loaded))
     }
 }
+
+/// Where the proxy's decisions are made: this project's state database, or a `behalf serve`
+/// server (`--url`), which keeps the policy and the state.
+pub enum Decisions {
+    Local(Box<Decider>),
+    Remote(crate::remote::RemoteServer),
+}
+
+impl Decisions {
+    /// The packets of `requests`, each recorded where it was decided. A server decides them
+    /// one by one (each its own record); a fault there is a denied packet for that request.
+    pub fn decide_all(&mut self, requests: &[Value]) -> Result<Vec<Value>> {
+        match self {
+            Decisions::Local(d) => d.decide_all(requests).map(|(packets, _)| packets),
+            Decisions::Remote(server) => Ok(requests.iter().map(|r| server.verify(r)).collect()),
+        }
+    }
+
+    /// The server that decides, for the held message's dashboard link.
+    pub fn server(&self) -> Option<&crate::remote::RemoteServer> {
+        match self {
+            Decisions::Local(_) => None,
+            Decisions::Remote(s) => Some(s),
+        }
+    }
+}

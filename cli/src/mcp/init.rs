@@ -1,10 +1,19 @@
 //! `behalf mcp init`: writes .mcp.json so that every server runs behind `behalf mcp proxy`.
 
 use super::{profiles, sanitize_vendor, InitArgs};
-use crate::commands::{default_agent, write_atomically};
+use crate::commands::default_agent;
 use crate::error::{exit, CliError, Result};
 use crate::ojson::OValue;
+use crate::project::write_atomically;
 use crate::Globals;
+
+/// The agent's key, from the client's environment: `.mcp.json` never holds the key itself.
+fn key_env() -> OValue {
+    OValue::obj(vec![(
+        crate::remote::KEY_ENV,
+        OValue::str(format!("${{{}}}", crate::remote::KEY_ENV)),
+    )])
+}
 
 fn is_wrapped(server: &OValue) -> bool {
     server
@@ -16,9 +25,25 @@ fn is_wrapped(server: &OValue) -> bool {
 }
 
 pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
-    let project = g.project()?;
-    let loaded = project.load()?;
-    let agent = default_agent(a.agent, &loaded)?;
+    let agent = match (&a.url, a.agent.clone()) {
+        // With a server, no local policy is needed: the agent is named.
+        (Some(_), Some(agent)) => agent,
+        _ => {
+            let project = g.project().map_err(|e| match &a.url {
+                Some(_) => CliError::usage("--url needs the agent: --agent ID or BEHALF_AGENT"),
+                None => e,
+            })?;
+            default_agent(a.agent.clone(), &project.load()?)?
+        }
+    };
+    if let Some(url) = &a.url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(
+                CliError::usage(format!("`{url}` is not an http:// or https:// address"))
+                    .hint("pass the server's address, e.g. --url http://127.0.0.1:7777"),
+            );
+        }
+    }
     let file = a.file.display().to_string();
     let mut doc = match std::fs::read_to_string(&a.file) {
         Ok(text) => OValue::parse(&text).map_err(|e| {
@@ -40,14 +65,17 @@ pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
         )));
     };
     let proxy_args = |name: &str, map: Option<&str>, cmd: Vec<OValue>| -> Vec<OValue> {
-        let mut v = vec![
-            OValue::str("mcp"),
-            OValue::str("proxy"),
+        let mut v = vec![OValue::str("mcp"), OValue::str("proxy")];
+        if let Some(url) = &a.url {
+            v.push(OValue::str("--url"));
+            v.push(OValue::str(url.clone()));
+        }
+        v.extend([
             OValue::str("--agent"),
             OValue::str(agent.clone()),
             OValue::str("--server"),
             OValue::str(sanitize_vendor(name)),
-        ];
+        ]);
         if let Some(m) = map {
             v.push(OValue::str("--profile"));
             v.push(OValue::str(m));
@@ -81,6 +109,9 @@ pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
         );
         server.set("command", OValue::str(a.command.clone()));
         server.set("args", OValue::Array(proxy_args(name, None, inner)));
+        if a.url.is_some() {
+            server.set("env", key_env());
+        }
         changes.push(format!("wrapped {name} in `behalf mcp proxy`"));
     }
     if let Some(name) = &a.server {
@@ -95,20 +126,29 @@ pub fn init(g: &Globals, a: InitArgs) -> Result<u8> {
             .iter()
             .map(|s| OValue::str(s.clone()))
             .collect();
-        let entry = OValue::obj(vec![
+        let mut fields = vec![
             ("command", OValue::str(a.command.clone())),
             (
                 "args",
                 OValue::Array(proxy_args(name, a.profile.as_deref(), cmd)),
             ),
-        ]);
+        ];
+        if a.url.is_some() {
+            fields.push(("env", key_env()));
+        }
+        let entry = OValue::obj(fields);
         match servers.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = entry,
             None => servers.push((name.clone(), entry)),
         }
         changes.push(format!("added {name} behind `behalf mcp proxy`"));
     }
-    if !servers.iter().any(|(n, _)| n == "behalf") {
+    if a.url.is_some() {
+        changes.push(
+            "decisions on the server: the client must have BEHALF_AGENT_KEY in its environment"
+                .into(),
+        );
+    } else if !servers.iter().any(|(n, _)| n == "behalf") {
         servers.push((
             "behalf".into(),
             OValue::obj(vec![

@@ -104,6 +104,10 @@ pub struct ProxyArgs {
     /// Leave tools that are blocked outright out of tools/list
     #[arg(long)]
     hide_blocked: bool,
+    /// Decide on this `behalf serve` server (key from BEHALF_AGENT_KEY) instead of a local
+    /// policy and state; needs --agent or BEHALF_AGENT
+    #[arg(long, env = "BEHALF_URL", value_name = "URL")]
+    url: Option<String>,
     /// The real server's command and arguments
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<String>,
@@ -120,6 +124,10 @@ pub struct InitArgs {
     /// How .mcp.json should start behalf
     #[arg(long, default_value = "behalf", value_name = "PATH")]
     command: String,
+    /// Wrap servers with `behalf mcp proxy --url URL`: decisions on a `behalf serve` server
+    /// (the agent's key from BEHALF_AGENT_KEY in the client's environment)
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
     /// Add this server (its command follows `--`)
     #[arg(long, value_name = "NAME", requires = "server_command")]
     server: Option<String>,
@@ -181,19 +189,30 @@ fn summary(packet: &Value) -> String {
     s
 }
 
-/// The text the model reads when a call is not allowed.
-fn refusal_text(packet: &Value) -> String {
+/// The text the model reads when a call is not allowed. `server`: the `behalf serve` that
+/// decided, whose dashboard is where a person approves.
+fn refusal_text(packet: &Value, server: Option<&crate::remote::RemoteServer>) -> String {
     let g = |k: &str| packet.get(k).and_then(Value::as_str).unwrap_or("-");
     if g("decision") == "approval_required" {
         let id = g("approvalId");
+        let (how, what) = match server {
+            Some(s) => (
+                format!("Approve at: {}", s.approval_url(id)),
+                "the link above",
+            ),
+            None => (
+                format!("Approve with: behalf approvals approve {id}"),
+                "the command above",
+            ),
+        };
         format!(
             "APPROVAL REQUIRED — do not execute this action.\n\
              Action: {}\n\
              Approval ID: {id}\n\
-             Approve with: behalf approvals approve {id}\n\
+             {how}\n\
              Request ID: {}\n\
              Why: {}\n\
-             The action was not executed. Tell the user the approval ID and the command above, \
+             The action was not executed. Tell the user the approval ID and {what}, \
              and wait; do not perform it any other way. Once a person has approved it, retry \
              the identical call.",
             summary(packet),

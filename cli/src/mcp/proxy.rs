@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::decider::Decider;
+use super::decider::{Decider, Decisions};
 use super::filesystem;
 use super::framing::{
     batches_allowed, id_key, parse_lossy, parse_strict, read_frame, FrameError, Out,
@@ -97,7 +97,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 struct Shared {
     ctx: Context,
-    project: Project,
+    /// The local policy and state; `None` with `--url` (the server keeps both).
+    project: Option<Project>,
     hide_blocked: bool,
     to_client: Out<std::io::Stdout>,
     to_server: ServerIn,
@@ -115,27 +116,46 @@ struct Shared {
 }
 
 pub fn proxy(g: &Globals, a: ProxyArgs) -> Result<u8> {
-    let project = g.project()?;
-    let loaded = project.load()?;
-    let agent = default_agent(a.agent, &loaded)?;
-    if loaded.policy.passport_for(&agent).is_none() {
-        eprintln!(
-            "behalf: warning: no passport for agent `{agent}` in {}; every call will be denied",
-            project.display()
-        );
-    }
+    let (agent, project, decider) = match &a.url {
+        // A server keeps the policy and the state: nothing local is read or written.
+        Some(url) => {
+            let server = crate::remote::RemoteServer::from_env(url)?;
+            let agent = a.agent.clone().ok_or_else(|| {
+                CliError::usage("--url needs the agent: --agent ID or BEHALF_AGENT")
+                    .hint("the server checks that the key in BEHALF_AGENT_KEY is this agent's")
+            })?;
+            eprintln!("behalf: decisions for {agent} on {}", server.url());
+            (agent, None, Decisions::Remote(server))
+        }
+        None => {
+            let project = g.project()?;
+            let loaded = project.load()?;
+            let agent = default_agent(a.agent.clone(), &loaded)?;
+            if loaded.policy.passport_for(&agent).is_none() {
+                eprintln!(
+                    "behalf: warning: no passport for agent `{agent}` in {}; every call will be denied",
+                    project.display()
+                );
+            }
+            let decider = Decisions::Local(Box::new(Decider::open(project.clone())?));
+            crate::webhooks::spawn_background(&project);
+            (agent, Some(project), decider)
+        }
+    };
     let server = sanitize_vendor(&a.server);
     let profile = match &a.profile {
         Some(p) => profiles::load(p)?,
         None => profiles::builtin(&server).unwrap_or_default(),
     };
-    let decider = Decider::open(project.clone())?;
-    crate::webhooks::spawn_background(&project);
     let ctx = Context {
         agent,
         vendor: profile.vendor.clone().unwrap_or_else(|| server.clone()),
-        policy_path: std::fs::canonicalize(&project.policy_path).ok(),
-        state_dir: std::fs::canonicalize(&project.state_dir).ok(),
+        policy_path: project
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(&p.policy_path).ok()),
+        state_dir: project
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(&p.state_dir).ok()),
         cwd: std::env::current_dir()?,
         profile,
     };
@@ -405,7 +425,7 @@ fn route_now(shared: &Shared, m: Value) -> Route {
 
 // --- decisions -------------------------------------------------------------------------------
 
-fn decision_worker(shared: &Shared, mut decider: Decider, inbox: Receiver<Value>) {
+fn decision_worker(shared: &Shared, mut decider: Decisions, inbox: Receiver<Value>) {
     for job in inbox {
         match job {
             Value::Array(items) => {
@@ -479,7 +499,7 @@ fn refresh_catalog(shared: &Shared) {
     catalog.stale = false;
 }
 
-fn gate(shared: &Shared, decider: &mut Decider, m: Value) -> Route {
+fn gate(shared: &Shared, decider: &mut Decisions, m: Value) -> Route {
     let id = m.get("id").cloned().unwrap_or(Value::Null);
     let method = m
         .get("method")
@@ -518,7 +538,8 @@ fn gate(shared: &Shared, decider: &mut Decider, m: Value) -> Route {
         }
     };
     if plan.items.iter().any(|i| i.protected.is_some()) {
-        let (Ok(loaded), Ok(now)) = (shared.project.load(), project::now()) else {
+        let local = shared.project.as_ref().map(Project::load);
+        let (Some(Ok(loaded)), Ok(now)) = (local, project::now()) else {
             return refusal(
                 &id,
                 &method,
@@ -545,7 +566,7 @@ fn gate(shared: &Shared, decider: &mut Decider, m: Value) -> Route {
     }
     let requests: Vec<Value> = plan.items.iter().map(|i| i.request.clone()).collect();
     let packets = match decider.decide_all(&requests) {
-        Ok((packets, _)) => packets,
+        Ok(packets) => packets,
         Err(e) => {
             eprintln!("behalf: denied {what}: {e}");
             return refusal(
@@ -576,7 +597,7 @@ fn gate(shared: &Shared, decider: &mut Decider, m: Value) -> Route {
             .find(|p| kind(p) != "allowed" || p.get("allowed") != Some(&Value::Bool(true)))
     });
     if let Some(p) = refused {
-        return refusal(&id, &method, refusal_text(p), Some(p));
+        return refusal(&id, &method, refusal_text(p, decider.server()), Some(p));
     }
     match method.as_str() {
         "tools/call" => remember(shared, &id, Pending::ToolCall(plan)),
@@ -703,7 +724,12 @@ fn from_server(shared: &Shared, mut m: Value) -> (Option<Value>, bool) {
         }
         _ => {}
     }
-    let Some(checker) = Checker::new(&shared.ctx, &shared.project) else {
+    let Some(project) = &shared.project else {
+        // With --url there is no local policy to filter answers by; the calls themselves were
+        // all decided by the server (docs/server.md says what this leaves out).
+        return (Some(m), true);
+    };
+    let Some(checker) = Checker::new(&shared.ctx, project) else {
         // Without the policy nothing can be checked, so nothing is shown.
         let id = m.get("id").cloned().unwrap_or(Value::Null);
         return (

@@ -178,7 +178,7 @@ fn verify_action(
         Ok(packet) => {
             let head = match packet.get("decision").and_then(Value::as_str) {
                 Some("allowed") => format!("ALLOWED — {} may run.", summary(&packet)),
-                _ => refusal_text(&packet),
+                _ => refusal_text(&packet, None),
             };
             response(
                 id,

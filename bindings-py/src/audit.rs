@@ -1,0 +1,93 @@
+//! Audit records from Python, and the chain verifier.
+
+use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
+use behalf_core::ErrorCode;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde_json::Value;
+
+use crate::convert::{to_py, to_value, DOCUMENT};
+use crate::errors::raise;
+use crate::faults::shielded;
+
+fn bad_record(py: Python<'_>, message: &str) -> PyErr {
+    raise(
+        py,
+        "WebhookError",
+        message,
+        ErrorCode::BadAuditRecord,
+        "pass one record exactly as on_decision or audit_log() handed it out",
+        None,
+    )
+}
+
+/// One audit record, refused unless it is exactly a record the engine wrote: the core reads it
+/// back to the same value (nothing dropped or normalized) and its `hash` holds over its content
+/// (the `webhook-id` derives from the hash, so an edited record would reach receivers under
+/// the id of the original).
+pub(crate) fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<AuditRecord> {
+    if !record.is_instance_of::<PyDict>() {
+        return Err(bad_record(
+            py,
+            &format!(
+                "an audit record is a dict, not `{}`",
+                record.get_type().name()?
+            ),
+        ));
+    }
+    let value = to_value(record, DOCUMENT).map_err(|r| {
+        bad_record(
+            py,
+            &format!(
+                "the audit record is not JSON at `{}`: {}",
+                r.path, r.message
+            ),
+        )
+    })?;
+    let (record, report) = shielded(py, || {
+        let record = record_from_value(&value).filter(|r| r.to_value() == value);
+        let report = verify_chain_anchored(std::slice::from_ref(&value), &Anchor::default());
+        (record, report)
+    })?;
+    let record =
+        record.ok_or_else(|| bad_record(py, "the value is not an audit record of behalf"))?;
+    if !report.ok {
+        let problem = report.problem.unwrap_or_default();
+        return Err(bad_record(
+            py,
+            &format!("the audit record does not hold: {problem}"),
+        ));
+    }
+    Ok(record)
+}
+
+/// Checks an audit log's hash chain, optionally anchored to the first `seq` and the last
+/// `hash` the caller knows (so a cut at either end is caught); returns
+/// `{ok, records, firstBroken, firstBrokenSeq, problem}`.
+#[pyfunction]
+#[pyo3(signature = (records, /, *, first_seq=None, last_hash=None))]
+pub(crate) fn verify_audit_chain<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+    first_seq: Option<u64>,
+    last_hash: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let value = to_value(records, DOCUMENT).map_err(|r| {
+        PyValueError::new_err(format!(
+            "the records are not JSON at `{}`: {}",
+            r.path, r.message
+        ))
+    })?;
+    let Value::Array(list) = value else {
+        return Err(PyTypeError::new_err("the audit records must be a list"));
+    };
+    let anchor = behalf_core::audit::Anchor {
+        first_seq,
+        last_hash,
+    };
+    let report = shielded(py, || {
+        py.detach(|| behalf_core::audit::verify_chain_anchored(&list, &anchor))
+    })?;
+    to_py(py, &serde_json::to_value(report).unwrap_or(Value::Null))
+}
