@@ -222,8 +222,15 @@ pub fn verify_record(record: &Value, passkey: &Value) -> Result<(), String> {
         "extensions": {},
     }))
     .map_err(|e| format!("the assertion cannot be read: {e}"))?;
-    let passkey: Passkey = serde_json::from_value(passkey.clone())
-        .map_err(|_| "the stored passkey is damaged".to_string())?;
+    // The signature counter guards against cloned authenticators when a signature is made;
+    // a record checked later is older than the counter, so the check starts from zero here.
+    let mut passkey = passkey.clone();
+    match passkey.pointer_mut("/cred/counter") {
+        Some(counter) => *counter = json!(0),
+        None => return Err("the stored passkey is damaged".into()),
+    }
+    let passkey: Passkey =
+        serde_json::from_value(passkey).map_err(|_| "the stored passkey is damaged".to_string())?;
     let webauthn = WebauthnBuilder::new(&rp_id, &origin)
         .and_then(|b| b.build())
         .map_err(|e| format!("the signature's relying party is not valid: {e}"))?;
