@@ -2,8 +2,10 @@
 # behalf serve (crate behalf-server): formatting, lints, the unit tests, the /v1 API end to end
 # over HTTP (server/tests/api.rs: packets byte-equal to the embedded engine's for conformance
 # vectors, every agent-key refusal, reads scoped to the key's agent, events, policy reload,
-# health, metrics, TLS with a certificate made by rcgen), and the remote clients and the
-# crash test (server/tests/remote.rs, when present). Every server binds 127.0.0.1 only.
+# health, metrics, TLS with a certificate made by rcgen); then with the behalf binary: SIGKILL
+# mid-load (crash.rs), `verify --url` (verify_url.rs), `mcp proxy --url` with the MCP SDK client
+# and server-filesystem (cli/tests/mcp/remote.test.mjs), BehalfClient and behalf.Client /
+# AsyncClient (server/tests/clients/). Every server binds 127.0.0.1 only.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -12,7 +14,7 @@ cargo fmt -p behalf-server -- --check
 step "clippy (behalf-server; lints deny unwrap/expect/panic/indexing)"
 cargo clippy -p behalf-server --all-targets -- -D warnings
 step "cargo test -p behalf-server (unit tests, the /v1 API over HTTP)"
-cargo test -p behalf-server --lib --test api
+cargo test -p behalf-server --lib --test api --test webhooks
 
 step "cargo build -p behalf-cli (the binary the process tests run)"
 cargo build -p behalf-cli
@@ -21,6 +23,8 @@ export BEHALF_BIN
 
 step "server: SIGKILL mid-load, restart; every answered decision is in the chain"
 cargo test -p behalf-server --test crash
+step "behalf verify --url: the server's packet, the dashboard link, a dead server denied"
+cargo test -p behalf-server --test verify_url
 
 step "mcp proxy --url: the TypeScript SDK client and server-filesystem, decisions on behalf serve"
 bash scripts/setup-cli.sh
@@ -35,6 +39,7 @@ node --test --test-concurrency=1 server/tests/clients/client.test.mjs
 step "behalf.Client and AsyncClient (Python) against behalf serve"
 bash scripts/setup-py.sh
 VENV="$ROOT/bindings-py/.venv"
+export PATH="$VENV/bin:$PATH"
 CARGO_TARGET_DIR="$ROOT/target/python" \
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
   --force-reinstall --no-deps ./bindings-py

@@ -12,8 +12,8 @@ step "cargo build -p behalf-cli"
 cargo build -p behalf-cli
 export BEHALF_BIN="$ROOT/target/debug/behalf"
 
-step "webhooks: unit tests (backoff, Retry-After, leases)"
-cargo test -p behalf-cli --bins webhooks
+step "webhooks: unit tests of the delivery code (backoff, Retry-After, leases; server/src/webhooks.rs)"
+cargo test -p behalf-server --lib webhooks
 
 step "webhooks: end to end with the PyPI and npm standardwebhooks receivers"
 timeout 900 "$ROOT/cli/tests/mcp/.venv/bin/python" "$ROOT/cli/tests/webhooks/test_webhooks.py"

@@ -8,6 +8,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-1}"
 bash scripts/setup-bench-server.sh
 cargo build --release -p behalf-cli -p behalf-bench-server
 BIN="$ROOT/target/release/behalf"
@@ -28,22 +29,28 @@ cat > "$work/behalf.json" <<'JSON'
     "limits": { "rate": { "count": 100000000, "per": "1h" } } } ] } ] }
 JSON
 REQUEST='{"agentId":"agent_bench","action":"read","vendor":"example.com","params":{"n":1}}'
-export BEHALF_AGENT_KEY
-BEHALF_AGENT_KEY="$(cd "$work" && "$BIN" agents key create agent_bench --quiet)"
+mkdir -p "$work/normal"
+cp "$work/behalf.json" "$work/normal/behalf.json"
+KEY_FULL="$(cd "$work" && "$BIN" agents key create agent_bench --quiet)"
+KEY_NORMAL="$(cd "$work/normal" && "$BIN" agents key create agent_bench --quiet)"
+export BEHALF_AGENT_KEY="$KEY_FULL"
 
 (cd "$work" && exec "$BIN" serve --listen 127.0.0.1:17801 > "$work/serve.log" 2>&1) &
+pids+=($!)
+(cd "$work/normal" && exec "$BIN" serve --listen 127.0.0.1:17803 --sync normal > "$work/serve-normal.log" 2>&1) &
 pids+=($!)
 "$HELPER" echo 127.0.0.1:17802 > "$work/echo.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
-  curl -fs http://127.0.0.1:17801/healthz >/dev/null 2>&1 && curl -fs -XPOST -d x http://127.0.0.1:17802/echo >/dev/null 2>&1 && break
+  curl -fs http://127.0.0.1:17801/healthz >/dev/null 2>&1 && curl -fs http://127.0.0.1:17803/healthz >/dev/null 2>&1 \
+    && curl -fs -XPOST -d x http://127.0.0.1:17802/echo >/dev/null 2>&1 && break
   sleep 0.1
 done
 
 run() { # label url
   local out
-  out="$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/server/verify.lua "$2")"
-  echo "$out" > "$work/$1.txt"
+  out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/server/verify.lua "$2")"
+  echo "$out" > "$work/wrk-$(tr -c 'a-z0-9' '_' <<<"$1").txt"
   local rps p50 p99 errors
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
@@ -52,12 +59,17 @@ run() { # label url
   printf '%-34s %10s req/s   p50 %-9s p99 %-9s %s\n' "$1" "$rps" "$p50" "$p99" "$errors"
 }
 
-echo "wrk -t2 -c$CONNECTIONS -d$DURATION, keep-alive, on $(nproc) cores"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, keep-alive, on $(nproc) cores (load generator and servers share them)"
 run "axum echo (POST /echo)" http://127.0.0.1:17802/echo
-run "behalf serve (POST /v1/verify)" http://127.0.0.1:17801/v1/verify
+run "behalf serve --sync full" http://127.0.0.1:17801/v1/verify
+BEHALF_AGENT_KEY="$KEY_NORMAL" run "behalf serve --sync normal" http://127.0.0.1:17803/v1/verify
 run "axum echo again (same run)" http://127.0.0.1:17802/echo
-decided="$(curl -fs http://127.0.0.1:17801/metrics | awk '/^behalf_decisions_total\{decision="allowed"\}/ {print $2}')"
-batches="$(curl -fs http://127.0.0.1:17801/metrics | awk '/^behalf_commit_batch_size_(sum|count)/ {print $2}' | paste -sd' ')"
-echo "server: $decided decisions committed; group commits (decisions, batches): $batches"
+for port in 17801 17803; do
+  m="$(curl -fs "http://127.0.0.1:$port/metrics")"
+  decided="$(awk '/^behalf_decisions_total\{decision="allowed"\}/ {print $2}' <<<"$m")"
+  sum="$(awk '/^behalf_commit_batch_size_sum/ {print $2}' <<<"$m")"
+  count="$(awk '/^behalf_commit_batch_size_count/ {print $2}' <<<"$m")"
+  echo "server :$port: $decided decisions committed in $count group commits ($((sum / (count > 0 ? count : 1))) a commit on average)"
+done
 echo
 "$HELPER" embedded "$work/behalf.json" "$REQUEST" 20000 "$work/embedded.db"

@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
+use behalf_core::audit::{verify_chain_anchored, Anchor, AuditRecord};
 use behalf_core::error::BehalfError;
-use behalf_core::policy::{json_text_problem, PolicyError};
-use behalf_core::request::{is_valid_request_id, MAX_ID_CHARS};
+use behalf_core::ffi::{self, RefusedFields};
+use behalf_core::policy::json_text_problem;
 use behalf_core::time::{format_rfc3339, parse_rfc3339, Millis};
 use behalf_core::ErrorCode;
 use behalf_core::{webhook, ApiError, Engine, EngineOptions, Rejection};
@@ -22,21 +22,12 @@ fn error(e: impl Into<BehalfError>) -> JsValue {
 }
 
 fn policy_value(text: &str) -> Result<Value, JsValue> {
-    // Unreadable text (or a repeated key) gets the core's own `invalid_json` / `duplicate_key`.
-    behalf_core::json::from_str(text).map_err(|e| {
-        error(PolicyError {
-            problems: vec![json_text_problem(&e)],
-        })
-    })
+    ffi::policy_value(text).map_err(error)
 }
 
 /// JS numbers arrive as f64; the wrapper passes only finite whole milliseconds.
 fn millis(now: f64) -> Millis {
     now as Millis
-}
-
-fn echo(field: Option<String>) -> Option<String> {
-    field.filter(|s| s.chars().count() <= MAX_ID_CHARS)
 }
 
 fn rejection(
@@ -47,18 +38,19 @@ fn rejection(
     resource: Option<String>,
     request_id: Option<String>,
 ) -> Rejection {
-    Rejection {
-        message,
-        agent_id: echo(agent_id),
-        action: echo(action),
-        vendor: echo(vendor),
-        resource: echo(resource),
-        request_id: request_id.filter(|id| is_valid_request_id(id)),
-    }
+    let fields = RefusedFields {
+        agent_id,
+        action,
+        vendor,
+        resource,
+        request_id,
+    };
+    ffi::rejection(message, fields)
 }
 
-fn to_json_text(v: &Value) -> String {
-    v.to_string()
+/// JSON text of a typed value, through `Value` so its keys come sorted (the wrapper's bytes).
+fn to_json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v).map_or_else(|_| "null".into(), |v| v.to_string())
 }
 
 /// A stateful engine: one compiled policy, its usage, approvals, grants and audit chain.
@@ -199,16 +191,9 @@ impl WasmEngine {
 #[wasm_bindgen]
 pub fn verify_once(policy: &str, request: &str, now: f64) -> Result<String, JsValue> {
     let policy = policy_value(policy)?;
-    match behalf_core::json::from_str(request) {
-        Ok(request) => behalf_core::verify_once(&policy, &request, millis(now))
-            .map(|d| d.to_json())
-            .map_err(error),
-        Err(_) => {
-            let mut engine =
-                Engine::from_value(&policy, EngineOptions { audit_capacity: 1 }).map_err(error)?;
-            Ok(engine.verify_json(request, millis(now)).to_json())
-        }
-    }
+    ffi::verify_once_text(&policy, request, millis(now))
+        .map(|d| d.to_json())
+        .map_err(error)
 }
 
 /// The one-shot `invalid_request` packet for input the wrapper refused to convert.
@@ -225,10 +210,10 @@ pub fn reject_once(
     now: f64,
 ) -> Result<String, JsValue> {
     let policy = policy_value(policy)?;
-    let mut engine =
-        Engine::from_value(&policy, EngineOptions { audit_capacity: 1 }).map_err(error)?;
     let r = rejection(message, agent_id, action, vendor, resource, request_id);
-    Ok(engine.reject(r, millis(now)).to_json())
+    ffi::reject_once(&policy, r, millis(now))
+        .map(|d| d.to_json())
+        .map_err(error)
 }
 
 /// Every problem of a policy, as a JSON array (empty when it loads).
@@ -298,32 +283,17 @@ pub fn webhook_verify(
     }
 }
 
-fn bad_record(message: String) -> JsValue {
-    error(ApiError::new(
-        ErrorCode::BadAuditRecord,
-        message,
-        "pass one record exactly as onDecision or auditLog() handed it out",
-    ))
-}
-
-/// One audit record from its JSON text, refused unless it is exactly a record the engine wrote:
-/// the core reads it back to the same value (nothing dropped or normalized), and its `hash`
-/// holds over its content (the `webhook-id` is derived from the hash, so an edited record would
-/// reach receivers under the id of the original).
+/// One audit record from its JSON text, exactly as the engine wrote it (`ffi::exact_audit_record`).
 fn audit_record(text: &str) -> Result<AuditRecord, JsValue> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|_| bad_record("the audit record is not valid JSON".into()))?;
-    let record = record_from_value(&value)
-        .filter(|r| r.to_value() == value)
-        .ok_or_else(|| bad_record("the value is not an audit record of behalf".into()))?;
-    let report = verify_chain_anchored(std::slice::from_ref(&value), &Anchor::default());
-    if !report.ok {
-        let problem = report.problem.unwrap_or_default();
-        return Err(bad_record(format!(
-            "the audit record does not hold: {problem}"
-        )));
-    }
-    Ok(record)
+    const HINT: &str = "pass one record exactly as onDecision or auditLog() handed it out";
+    let value: Value = serde_json::from_str(text).map_err(|_| {
+        error(ApiError::new(
+            ErrorCode::BadAuditRecord,
+            "the audit record is not valid JSON".into(),
+            HINT,
+        ))
+    })?;
+    ffi::exact_audit_record(&value, HINT).map_err(error)
 }
 
 /// The webhook event of one audit record, `{type, timestamp, data}`, as JSON text.
@@ -347,19 +317,9 @@ pub fn webhook_delivery(record: &str, secrets: &str, timestamp: f64) -> Result<S
             "pass one `whsec_...` secret or an array of them",
         ))
     })?;
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let delivery = webhook::delivery_for(&record, &secrets, timestamp as i64).map_err(|e| {
-        error(ApiError::new(
-            e.code(),
-            e.message().into(),
-            "pass the endpoint's `whsec_...` secret (two during a rotation)",
-        ))
-    })?;
-    Ok(to_json_text(&serde_json::json!({
-        "headers": delivery.headers,
-        "body": delivery.body,
-        "eventType": record.event_type(),
-    })))
+    ffi::webhook_delivery(&record, &secrets, timestamp as i64)
+        .map(|d| to_json_text(&d))
+        .map_err(error)
 }
 
 /// Epoch milliseconds of an RFC 3339 time, or NaN.

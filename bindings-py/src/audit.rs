@@ -1,6 +1,7 @@
 //! Audit records from Python, and the chain verifier.
 
-use behalf_core::audit::{record_from_value, verify_chain_anchored, Anchor, AuditRecord};
+use behalf_core::audit::AuditRecord;
+use behalf_core::ffi;
 use behalf_core::ErrorCode;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -8,8 +9,10 @@ use pyo3::types::PyDict;
 use serde_json::Value;
 
 use crate::convert::{to_py, to_value, DOCUMENT};
-use crate::errors::raise;
+use crate::errors::{api_error, raise};
 use crate::faults::shielded;
+
+const HINT: &str = "pass one record exactly as on_decision or audit_log() handed it out";
 
 fn bad_record(py: Python<'_>, message: &str) -> PyErr {
     raise(
@@ -17,15 +20,12 @@ fn bad_record(py: Python<'_>, message: &str) -> PyErr {
         "WebhookError",
         message,
         ErrorCode::BadAuditRecord,
-        "pass one record exactly as on_decision or audit_log() handed it out",
+        HINT,
         None,
     )
 }
 
-/// One audit record, refused unless it is exactly a record the engine wrote: the core reads it
-/// back to the same value (nothing dropped or normalized) and its `hash` holds over its content
-/// (the `webhook-id` derives from the hash, so an edited record would reach receivers under
-/// the id of the original).
+/// One audit record from Python data, exactly as the engine wrote it (`ffi::exact_audit_record`).
 pub(crate) fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<AuditRecord> {
     if !record.is_instance_of::<PyDict>() {
         return Err(bad_record(
@@ -45,21 +45,8 @@ pub(crate) fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResul
             ),
         )
     })?;
-    let (record, report) = shielded(py, || {
-        let record = record_from_value(&value).filter(|r| r.to_value() == value);
-        let report = verify_chain_anchored(std::slice::from_ref(&value), &Anchor::default());
-        (record, report)
-    })?;
-    let record =
-        record.ok_or_else(|| bad_record(py, "the value is not an audit record of behalf"))?;
-    if !report.ok {
-        let problem = report.problem.unwrap_or_default();
-        return Err(bad_record(
-            py,
-            &format!("the audit record does not hold: {problem}"),
-        ));
-    }
-    Ok(record)
+    shielded(py, || ffi::exact_audit_record(&value, HINT))?
+        .map_err(|e| api_error(py, "WebhookError", &e))
 }
 
 /// Checks an audit log's hash chain, optionally anchored to the first `seq` and the last

@@ -253,6 +253,15 @@ pub fn to_value(root: &Bound<'_, PyAny>, limits: Limits) -> Result<Value, Refusa
     }
 }
 
+/// A typed core value (an approval, a grant, usage, the state) as Python data, through its
+/// JSON form so dicts come with the same keys in the same order as before.
+pub(crate) fn typed_to_py<'py, T: serde::Serialize>(
+    py: Python<'py>,
+    v: &T,
+) -> PyResult<Bound<'py, PyAny>> {
+    to_py(py, &serde_json::to_value(v).unwrap_or(Value::Null))
+}
+
 /// Values made by the core are JSON-shaped and shallow (params are capped at depth 32), so
 /// recursion here is bounded.
 pub fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 use serde_json::Value;
 
-use crate::convert::{to_py, to_value, DOCUMENT};
+use crate::convert::{to_py, to_value, typed_to_py, DOCUMENT};
 use crate::decision::PyDecision;
 use crate::errors::{api_error, policy_error, policy_not_json, raise};
 use crate::faults::{bare_internal_error, panic_text, shielded};
@@ -294,7 +294,7 @@ impl PyEngine {
         let grant = self.call(py, |e| e.approve(approval_id, ttl.as_ref(), now))?;
         self.deliver(py);
         match grant {
-            Ok(g) => to_py(py, &g),
+            Ok(g) => typed_to_py(py, &g),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
         }
     }
@@ -311,7 +311,7 @@ impl PyEngine {
         let denied = self.call(py, |e| e.deny(approval_id, now))?;
         self.deliver(py);
         match denied {
-            Ok(a) => to_py(py, &a),
+            Ok(a) => typed_to_py(py, &a),
             Err(e) => Err(api_error(py, "ApprovalError", &e)),
         }
     }
@@ -324,7 +324,7 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        to_py(py, &self.call(py, |e| e.pending_approvals(now))?)
+        typed_to_py(py, &self.call(py, |e| e.pending_approvals(now))?)
     }
 
     /// The active grants.
@@ -335,7 +335,7 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        to_py(py, &self.call(py, |e| e.grants(now))?)
+        typed_to_py(py, &self.call(py, |e| e.grants(now))?)
     }
 
     /// Budget and rate use of every limited permission, as the next decision counts it.
@@ -346,7 +346,7 @@ impl PyEngine {
         now: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let now = self.now(py, now)?;
-        to_py(py, &self.call(py, |e| e.usage(now))?)
+        typed_to_py(py, &self.call(py, |e| e.usage(now))?)
     }
 
     /// The in-memory window of the audit chain, oldest first, hashed and chained.
@@ -356,7 +356,7 @@ impl PyEngine {
 
     /// Usage, approvals, grants and the audit window, as JSON-ready data for `restore`.
     fn export_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.call_detached(py, Engine::export_state)?)
+        typed_to_py(py, &self.call_detached(py, Engine::export_state)?)
     }
 
     /// Replaces this engine's state with one `export_state` returned. Raises `StateError`.

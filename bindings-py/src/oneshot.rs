@@ -2,7 +2,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use behalf_core::{Engine, EngineOptions, Policy, PolicyError, Problem};
+use behalf_core::{ffi, BehalfError, Policy, PolicyError, Problem};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
@@ -29,39 +29,26 @@ pub(crate) fn verify(
         _ => clock_now(),
     };
     let policy_value = if let Ok(s) = policy.cast::<PyString>() {
-        let text = text(s)?;
-        match behalf_core::json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                let e = PolicyError {
-                    problems: vec![behalf_core::policy::json_text_problem(&e)],
-                };
-                return Err(policy_error(py, &e));
-            }
-        }
+        ffi::policy_value(&text(s)?).map_err(|e| policy_error(py, &e))?
     } else {
         to_value(policy, DOCUMENT).map_err(|r| policy_error(py, &policy_not_json(r)))?
     };
     let prepared = prepare(request, fields);
     let run = catch_unwind(AssertUnwindSafe(|| {
         py.detach(|| match prepared {
-            Ok(request) => {
-                behalf_core::verify_once(&policy_value, &request, now).map_err(|e| match e {
-                    behalf_core::BehalfError::Policy(p) => p,
-                    behalf_core::BehalfError::Api(a) => PolicyError {
-                        problems: vec![Problem {
-                            path: String::new(),
-                            code: a.code,
-                            message: a.message,
-                            hint: a.hint,
-                        }],
-                    },
-                })
-            }
-            Err(rejection) => {
-                Engine::from_value(&policy_value, EngineOptions { audit_capacity: 1 })
-                    .map(|mut engine| engine.reject(*rejection, now))
-            }
+            Ok(request) => ffi::verify_once(&policy_value, &request, now),
+            Err(rejection) => ffi::reject_once(&policy_value, *rejection, now),
+        })
+        .map_err(|e| match e {
+            BehalfError::Policy(p) => p,
+            BehalfError::Api(a) => PolicyError {
+                problems: vec![Problem {
+                    path: String::new(),
+                    code: a.code,
+                    message: a.message,
+                    hint: a.hint,
+                }],
+            },
         })
     }));
     match run {

@@ -1,6 +1,7 @@
 //! Requests: a dict, JSON text or keyword fields, checked before the core sees them.
 
-use behalf_core::request::{is_valid_request_id, Rejection, MAX_ID_CHARS};
+use behalf_core::ffi::{self, RefusedFields};
+use behalf_core::request::Rejection;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
@@ -11,12 +12,11 @@ pub(crate) fn text(s: &Bound<'_, PyString>) -> PyResult<String> {
     Ok(s.to_cow()?.into_owned())
 }
 
-/// Mirrors the core's echo rule: string fields of at most 128 characters, a valid requestId.
-fn echo(root: Option<&Bound<'_, PyAny>>, key: &str) -> Option<String> {
+/// A string field of the request dict, if it is one (the core decides what is echoed).
+fn field(root: Option<&Bound<'_, PyAny>>, key: &str) -> Option<String> {
     let dict = root?.cast::<PyDict>().ok()?;
     let value = dict.get_item(key).ok()??;
-    let s = text(value.cast::<PyString>().ok()?).ok()?;
-    (s.chars().count() <= MAX_ID_CHARS).then_some(s)
+    text(value.cast::<PyString>().ok()?).ok()
 }
 
 pub(crate) fn rejection(root: Option<&Bound<'_, PyAny>>, refusal: Refusal) -> Rejection {
@@ -25,14 +25,14 @@ pub(crate) fn rejection(root: Option<&Bound<'_, PyAny>>, refusal: Refusal) -> Re
     } else {
         format!("`{}`: {}", refusal.path, refusal.message)
     };
-    Rejection {
-        message,
-        agent_id: echo(root, "agentId"),
-        action: echo(root, "action"),
-        vendor: echo(root, "vendor"),
-        resource: echo(root, "resource"),
-        request_id: echo(root, "requestId").filter(|id| is_valid_request_id(id)),
-    }
+    let fields = RefusedFields {
+        agent_id: field(root, "agentId"),
+        action: field(root, "action"),
+        vendor: field(root, "vendor"),
+        resource: field(root, "resource"),
+        request_id: field(root, "requestId"),
+    };
+    ffi::rejection(message, fields)
 }
 
 /// Keyword arguments in snake_case become the request's camelCase fields.

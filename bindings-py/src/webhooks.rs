@@ -1,13 +1,13 @@
 //! Webhooks: signing, verifying, and the delivery a record makes.
 
-use behalf_core::webhook;
+use behalf_core::{ffi, webhook};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::audit::audit_record;
 use crate::convert::to_py;
-use crate::errors::raise;
+use crate::errors::{api_error, raise};
 use crate::faults::shielded;
 use crate::request::text;
 
@@ -86,18 +86,8 @@ pub(crate) fn webhook_delivery<'py>(
     timestamp: i64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let record = audit_record(py, record)?;
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    let delivery =
-        shielded(py, || webhook::delivery_for(&record, &secrets, timestamp))?.map_err(|e| {
-            raise(
-                py,
-                "WebhookError",
-                e.message(),
-                e.code(),
-                "pass the endpoint's `whsec_...` secret (two during a rotation)",
-                None,
-            )
-        })?;
+    let delivery = shielded(py, || ffi::webhook_delivery(&record, &secrets, timestamp))?
+        .map_err(|e| api_error(py, "WebhookError", &e))?;
     let headers = PyDict::new(py);
     for (name, value) in &delivery.headers {
         headers.set_item(name, value)?;
@@ -105,6 +95,6 @@ pub(crate) fn webhook_delivery<'py>(
     let out = PyDict::new(py);
     out.set_item("headers", headers)?;
     out.set_item("body", delivery.body)?;
-    out.set_item("eventType", record.event_type())?;
+    out.set_item("eventType", delivery.event_type)?;
     Ok(out)
 }

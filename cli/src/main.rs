@@ -47,6 +47,9 @@ Environment:
   BEHALF_STATE_DIR        the state directory (default: .behalf/ beside behalf.json)
   BEHALF_AGENT            the default agent id for `verify` and `mcp`
   BEHALF_BUSY_TIMEOUT_MS  how long to wait for a lock held by another process (default 10000)
+  BEHALF_URL              a `behalf serve` server that decides for `verify` and `mcp proxy`
+  BEHALF_AGENT_KEY        the agent's key for that server (bhk_…)
+  BEHALF_TIMEOUT_MS       how long to wait for that server before denying (default 2000)
   BEHALF_NOW              for testing only: pretend the time is this RFC 3339 instant"
 );
 

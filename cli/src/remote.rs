@@ -22,7 +22,7 @@ pub struct RemoteServer {
     http: ureq::Agent,
 }
 
-fn fault(why: String, request: &Value) -> Value {
+fn fault(why: String, request: &Value) -> (Value, String) {
     let id = request
         .get("requestId")
         .and_then(Value::as_str)
@@ -33,7 +33,8 @@ fn fault(why: String, request: &Value) -> Value {
                 .make("req_")
                 .unwrap_or_else(|_| "req_unrecorded".into())
         });
-    Decision::fault(why, id, crate::project::now().unwrap_or(0)).to_value()
+    let d = Decision::fault(why, id, crate::project::now().unwrap_or(0));
+    (d.to_value(), d.to_json())
 }
 
 /// Whole and consistent: `allowed` exactly when the decision is `allowed`.
@@ -93,6 +94,11 @@ impl RemoteServer {
 
     /// The server's packet for `request`, or a denied `internal_error` packet.
     pub fn verify(&self, request: &Value) -> Value {
+        self.verify_text(request).0
+    }
+
+    /// `verify`, with the packet's JSON text as the server sent it (or as made here).
+    pub fn verify_text(&self, request: &Value) -> (Value, String) {
         let url = &self.url;
         let sent = self
             .http
@@ -148,7 +154,7 @@ impl RemoteServer {
             );
         }
         match parsed {
-            Some(p) if is_packet(&p) => p,
+            Some(p) if is_packet(&p) => (p, text),
             Some(_) => fault(
                 format!(
                     "the behalf server {url} answered with something that is not a decision packet"

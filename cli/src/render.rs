@@ -15,7 +15,13 @@ fn scalar(v: &Value) -> String {
 
 /// The packet as a trace: the request, the passport check, each permission considered, and
 /// the decision.
-pub fn decision(packet: &Value, params: Option<&Map<String, Value>>) -> String {
+/// A decision as `behalf verify` prints it. `server`: the `behalf serve` that decided, whose
+/// dashboard is where a person approves a held request.
+pub fn decision(
+    packet: &Value,
+    params: Option<&Map<String, Value>>,
+    server: Option<&crate::remote::RemoteServer>,
+) -> String {
     let mut out = String::new();
     let mut line = |k: &str, v: &str| out.push_str(&format!("{k:<9} {v}\n"));
     line("agent", s(packet, "agentId").unwrap_or("-"));
@@ -98,9 +104,15 @@ pub fn decision(packet: &Value, params: Option<&Map<String, Value>>) -> String {
     if let Some(a) = s(packet, "approvalId") {
         line("approval", a);
         if s(packet, "decision") == Some("approval_required") {
-            out.push_str(&format!(
-                "\nA person must approve this before it runs:\n  behalf approvals approve {a}\nthen retry the same request.\n"
-            ));
+            match server {
+                Some(server) => out.push_str(&format!(
+                    "\nAPPROVAL REQUIRED — a person must approve this before it runs.\n  Approve at: {}\nthen retry the same request.\n",
+                    server.approval_url(a)
+                )),
+                None => out.push_str(&format!(
+                    "\nA person must approve this before it runs:\n  behalf approvals approve {a}\nthen retry the same request.\n"
+                )),
+            }
         }
     }
     out

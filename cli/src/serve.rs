@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// [default: http(s)://localhost:PORT]
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// full: every group commit is fsynced (a decision answered survives a power loss);
+    /// normal: the WAL is fsynced at checkpoints (it survives the server being killed)
+    #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "normal"])]
+    sync: String,
 }
 
 pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
@@ -53,6 +57,11 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
         tls_key: a.tls_key,
         public_url: a.public_url,
         clock: behalf_server::clock::Clock::from_env().map_err(CliError::usage)?,
+        sync: if a.sync == "normal" {
+            behalf_server::Sync::Normal
+        } else {
+            behalf_server::Sync::Full
+        },
     };
     behalf_server::run(options).map_err(|e| CliError::new(exit::SOFTWARE, e))?;
     Ok(exit::OK)

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use behalf_core::audit::verify_chain;
 use behalf_core::time::Millis;
-use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy, Prepared};
+use behalf_core::{ApiError, Approval, Decision, Engine, EngineOptions, Grant, Policy, Prepared};
 use behalf_server::operators::signing::OperatorCheck;
 use behalf_store::sqlite::{SqliteStore, SqliteTx};
 use behalf_store::{StateStore, StoreError};
@@ -178,7 +178,7 @@ impl Store {
         now: Millis,
         id: &str,
         ttl: Option<&Value>,
-    ) -> Result<std::result::Result<Value, ApiError>> {
+    ) -> Result<std::result::Result<Grant, ApiError>> {
         self.step(policy, |tx, engine| {
             behalf_store::approve_in(tx, engine, id, ttl, now)
         })
@@ -190,7 +190,7 @@ impl Store {
         policy: &Arc<Policy>,
         now: Millis,
         id: &str,
-    ) -> Result<std::result::Result<Value, ApiError>> {
+    ) -> Result<std::result::Result<Approval, ApiError>> {
         self.step(policy, |tx, engine| {
             behalf_store::deny_in(tx, engine, id, now)
         })

@@ -100,11 +100,8 @@ fn main() {
         match engine.approve(id, None, start + 2 * minute) {
             Ok(grant) => println!(
                 "\n── a person approves {id}\ngrant {} open until {}",
-                grant.get("grantId").and_then(Value::as_str).unwrap_or("?"),
-                grant
-                    .get("expiresAt")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
+                grant.id,
+                behalf_core::time::format_rfc3339(grant.expires_at)
             ),
             Err(e) => println!("\napprove failed: {e}"),
         }

@@ -9,15 +9,18 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::canonical;
-use crate::time::{format_rfc3339, Millis};
+use crate::time::Millis;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// One audit record. `prev_hash` and `hash` are filled when the record is chained.
-#[derive(Clone, Debug, PartialEq)]
+/// One audit record. `prev_hash` and `hash` are filled when the record is chained. It
+/// serializes as the record's JSON, camelCase, in this field order.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
     pub seq: u64,
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub time: Millis,
     pub event: &'static str,
     pub request_id: Option<String>,
@@ -33,6 +36,7 @@ pub struct AuditRecord {
     pub grant_id: Option<String>,
     /// Who signed an approval or denial, with the signature itself (`behalf serve`): present
     /// only when an operator decided, so every record without one hashes as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub operator: Option<Value>,
     pub prev_hash: String,
     pub hash: String,
@@ -41,36 +45,16 @@ pub struct AuditRecord {
 impl AuditRecord {
     /// The record as JSON, without `hash` (what is hashed).
     pub fn body_value(&self) -> Value {
-        let mut body = json!({
-            "seq": self.seq,
-            "time": format_rfc3339(self.time),
-            "event": self.event,
-            "requestId": self.request_id,
-            "agentId": self.agent_id.as_deref(),
-            "action": self.action.as_deref(),
-            "vendor": self.vendor.as_deref(),
-            "resource": self.resource.as_deref(),
-            "params": self.params,
-            "decision": self.decision,
-            "reason": self.reason,
-            "matchedPermission": self.matched_permission.as_deref(),
-            "approvalId": self.approval_id,
-            "grantId": self.grant_id,
-            "prevHash": self.prev_hash,
-        });
-        if let (Some(operator), Value::Object(map)) = (&self.operator, &mut body) {
-            map.insert("operator".into(), operator.clone());
+        let mut v = self.to_value();
+        if let Value::Object(map) = &mut v {
+            map.remove("hash");
         }
-        body
+        v
     }
 
     /// The record as JSON, with `hash`.
     pub fn to_value(&self) -> Value {
-        let mut v = self.body_value();
-        if let Value::Object(map) = &mut v {
-            map.insert("hash".into(), Value::String(self.hash.clone()));
-        }
-        v
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
     /// The canonical JSON of `body_value()`, written directly (the hot path of chaining).

@@ -11,6 +11,7 @@ use crate::audit::verify_chain;
 use crate::decision::Decision;
 use crate::engine::{verify_once, Engine, EngineOptions};
 use crate::error::ApiError;
+use crate::state::{Approval, Grant};
 use crate::time::{parse_duration, parse_rfc3339, Millis};
 use crate::webhook;
 
@@ -78,8 +79,8 @@ fn duration_or_millis(v: &Value) -> Option<Millis> {
 pub trait Subject {
     fn verify(&mut self, request: &Value, now: Millis) -> Decision;
     fn verify_json(&mut self, text: &str, now: Millis) -> Decision;
-    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError>;
-    fn deny(&mut self, id: &str, now: Millis) -> Result<Value, ApiError>;
+    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Grant, ApiError>;
+    fn deny(&mut self, id: &str, now: Millis) -> Result<Approval, ApiError>;
     /// Export the state and continue on a fresh subject restored from it (for a durable
     /// store: reopen it).
     fn export_restore(&mut self) -> Result<(), String>;
@@ -118,14 +119,14 @@ impl Subject for EngineSubject {
     fn verify_json(&mut self, text: &str, now: Millis) -> Decision {
         self.engine.verify_json(text, now)
     }
-    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError> {
+    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Grant, ApiError> {
         self.engine.approve(id, ttl, now)
     }
-    fn deny(&mut self, id: &str, now: Millis) -> Result<Value, ApiError> {
+    fn deny(&mut self, id: &str, now: Millis) -> Result<Approval, ApiError> {
         self.engine.deny(id, now)
     }
     fn export_restore(&mut self) -> Result<(), String> {
-        let text = self.engine.export_state().to_string();
+        let text = serde_json::to_string(&self.engine.export_state()).unwrap_or_default();
         let reparsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let mut fresh = Engine::from_value(&self.policy, self.options.clone())
             .map_err(|e| format!("rebuilding the engine failed: {e}"))?;
@@ -136,13 +137,10 @@ impl Subject for EngineSubject {
         Ok(())
     }
     fn pending_approvals(&mut self, now: Millis) -> usize {
-        self.engine
-            .pending_approvals(now)
-            .as_array()
-            .map_or(0, Vec::len)
+        self.engine.pending_approvals(now).len()
     }
     fn grants(&mut self, now: Millis) -> usize {
-        self.engine.grants(now).as_array().map_or(0, Vec::len)
+        self.engine.grants(now).len()
     }
     fn audit_log(&mut self) -> Vec<Value> {
         self.engine
@@ -307,9 +305,9 @@ fn run_case(case: &Value, policies: &Map<String, Value>, make: &mut MakeSubject<
                 None => String::new(),
             };
             let result = if step.get("approve").is_some() {
-                engine.approve(&id, step.get("ttl"), step_now)
+                engine.approve(&id, step.get("ttl"), step_now).map(|_| ())
             } else {
-                engine.deny(&id, step_now)
+                engine.deny(&id, step_now).map(|_| ())
             };
             let got = match &result {
                 Ok(_) => json!({"ok": true}),

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
@@ -13,11 +14,12 @@ use crate::error::ErrorCode;
 use crate::error::{ApiError, BehalfError};
 use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
+use crate::number::Decimal;
 use crate::policy::Effect;
 use crate::policy::{Policy, PolicyError};
 use crate::request::{self, Rejection, Request};
 use crate::state::{
-    approval_value, grant_value, Approval, Changes, Fingerprint, HeldRequest, RowKeys, Rows, State,
+    Approval, Changes, Fingerprint, Grant, HeldRequest, RowKeys, Rows, State, StateExport,
 };
 use crate::time::{parse_duration, Millis};
 
@@ -36,6 +38,42 @@ impl Default for EngineOptions {
             audit_capacity: DEFAULT_CAPACITY,
         }
     }
+}
+
+/// What `export_state` returns and `restore` reads: `{version, state, audit}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EngineState {
+    pub version: u32,
+    pub state: StateExport,
+    /// `{nextSeq, lastHash, records}`: the chain's window and where it continues.
+    pub audit: Value,
+}
+
+/// One limited permission's budget and rate use now, as the engine counts it for its next
+/// decision (buckets included, so conservative in the same way); `per` in milliseconds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionUsage {
+    pub permission: Arc<str>,
+    pub passport_id: Arc<str>,
+    pub budget: Option<BudgetUse>,
+    pub rate: Option<RateUse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BudgetUse {
+    #[serde(serialize_with = "crate::number::serialize_number")]
+    pub amount: Decimal,
+    pub per: Millis,
+    #[serde(serialize_with = "crate::number::serialize_number")]
+    pub spent: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RateUse {
+    pub count: u64,
+    pub per: Millis,
+    pub used: u64,
 }
 
 pub struct Engine {
@@ -451,7 +489,7 @@ impl Engine {
         approval_id: &str,
         ttl: Option<&Value>,
         now: Millis,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Grant, ApiError> {
         let ttl = match ttl {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_duration(v).ok_or_else(|| {
@@ -472,39 +510,32 @@ impl Engine {
             Some(&grant.id),
             now,
         ));
-        Ok(grant_value(&grant))
+        Ok(grant)
     }
 
     /// Denies a pending approval: the same request is `approval_denied` until its pendingTtl.
-    pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Value, ApiError> {
+    pub fn deny(&mut self, approval_id: &str, now: Millis) -> Result<Approval, ApiError> {
         self.state.tick(now);
         let approval = self.state.deny(approval_id, now)?;
         self.append(approval_record("approval.denied", &approval, None, now));
-        Ok(approval_value(&approval))
+        Ok(approval)
     }
 
-    pub fn pending_approvals(&self, now: Millis) -> Value {
-        Value::Array(self.state.pending(now).iter().map(approval_value).collect())
+    /// Pending approvals, oldest first.
+    pub fn pending_approvals(&self, now: Millis) -> Vec<Approval> {
+        self.state.pending(now)
     }
 
-    pub fn grants(&self, now: Millis) -> Value {
-        Value::Array(
-            self.state
-                .active_grants(now)
-                .iter()
-                .map(grant_value)
-                .collect(),
-        )
+    /// Active grants, oldest first.
+    pub fn grants(&self, now: Millis) -> Vec<Grant> {
+        self.state.active_grants(now)
     }
 
     /// Budget and rate use of every limited permission now, as the engine counts it for its
     /// next decision (buckets included, so conservative in the same way): `[{permission,
     /// passportId, budget: {amount, per, spent} | null, rate: {count, per, used} | null}]`,
     /// `per` in milliseconds, in file order.
-    pub fn usage(&self, now: Millis) -> Value {
-        let number = |d: crate::number::Decimal| {
-            serde_json::from_str::<Value>(&d.to_string()).unwrap_or(Value::Null)
-        };
+    pub fn usage(&self, now: Millis) -> Vec<PermissionUsage> {
         let mut out = Vec::new();
         for passport in &self.policy.passports {
             for p in &passport.permissions {
@@ -513,21 +544,24 @@ impl Engine {
                     continue;
                 }
                 let usage = self.state.usage_of(&p.id);
-                let spent =
-                    |per| usage.map_or((crate::number::Decimal::ZERO, 0), |u| u.spent(now, per));
-                out.push(json!({
-                    "permission": &*p.id,
-                    "passportId": &*passport.id,
-                    "budget": limits.budget.map(|(amount, per)| json!({
-                        "amount": number(amount), "per": per, "spent": number(spent(per).0),
-                    })),
-                    "rate": limits.rate.map(|(count, per)| json!({
-                        "count": count, "per": per, "used": spent(per).1,
-                    })),
-                }));
+                let spent = |per| usage.map_or((Decimal::ZERO, 0), |u| u.spent(now, per));
+                out.push(PermissionUsage {
+                    permission: p.id.clone(),
+                    passport_id: passport.id.clone(),
+                    budget: limits.budget.map(|(amount, per)| BudgetUse {
+                        amount,
+                        per,
+                        spent: spent(per).0,
+                    }),
+                    rate: limits.rate.map(|(count, per)| RateUse {
+                        count,
+                        per,
+                        used: spent(per).1,
+                    }),
+                });
             }
         }
-        Value::Array(out)
+        out
     }
 
     /// The in-memory window of the audit chain, oldest first.
@@ -546,13 +580,14 @@ impl Engine {
         self.audit.take()
     }
 
-    pub fn export_state(&mut self) -> Value {
+    /// Everything `restore` needs: usage, approvals, grants and the audit window.
+    pub fn export_state(&mut self) -> EngineState {
         self.flush();
-        json!({
-            "version": 1,
-            "state": self.state.export(),
-            "audit": self.audit.export(),
-        })
+        EngineState {
+            version: 1,
+            state: self.state.export(),
+            audit: self.audit.export(),
+        }
     }
 
     /// Restores state exported by `export_state` (of this or an earlier engine of the policy).

@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod evaluate;
 pub mod fasthash;
+pub mod ffi;
 pub mod ids;
 pub mod json;
 pub mod normalize;
@@ -39,8 +40,8 @@ pub mod webhook;
 
 pub use audit::{verify_chain, verify_chain_anchored, Anchor, AuditRecord, ChainReport};
 pub use decision::{Decision, DecisionKind, Reason, TraceResult};
-pub use engine::{verify_once, Engine, EngineOptions, Prepared};
+pub use engine::{verify_once, Engine, EngineOptions, EngineState, PermissionUsage, Prepared};
 pub use error::{ApiError, BehalfError, ErrorCode};
 pub use policy::{validate, Policy, PolicyError, Problem};
 pub use request::Rejection;
-pub use state::{Changes, RowKeys, Rows};
+pub use state::{Approval, Changes, Grant, RowKeys, Rows};

@@ -255,6 +255,15 @@ impl fmt::Display for Decimal {
     }
 }
 
+/// Serializes a decimal as a JSON number with its exact text (for `#[serde(serialize_with)]`).
+pub fn serialize_number<S: serde::Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    match serde_json::from_str::<serde_json::Value>(&d.to_string()) {
+        Ok(v) => v.serialize(s),
+        Err(_) => s.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

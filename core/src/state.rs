@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -792,18 +792,22 @@ impl State {
 
     // --- export and restore ------------------------------------------------------------------
 
-    pub fn export(&self) -> Value {
-        let mut approvals: Vec<&Approval> = self.approvals.values().collect();
+    pub fn export(&self) -> StateExport {
+        let mut approvals: Vec<Approval> = self.approvals.values().cloned().collect();
         approvals.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let mut grants: Vec<&Grant> = self.grants.values().collect();
+        let mut grants: Vec<Grant> = self.grants.values().cloned().collect();
         grants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        let mut usage: Vec<(&Arc<str>, &Usage)> = self.usage.iter().collect();
-        usage.sort_by(|a, b| a.0.cmp(b.0));
-        json!({
-            "approvals": approvals.iter().map(|a| approval_value(a)).collect::<Vec<_>>(),
-            "grants": grants.iter().map(|g| grant_value(g)).collect::<Vec<_>>(),
-            "usage": usage.iter().map(|(p, u)| usage_value(p, u)).collect::<Vec<_>>(),
-        })
+        let mut usage: Vec<UsageExport> = self
+            .usage
+            .iter()
+            .map(|(p, u)| UsageExport::of(p, u))
+            .collect();
+        usage.sort_by(|a, b| a.permission.cmp(&b.permission));
+        StateExport {
+            approvals,
+            grants,
+            usage,
+        }
     }
 
     pub fn restore(value: &Value, policy: &Policy) -> Result<State, String> {
@@ -858,12 +862,37 @@ impl State {
     }
 }
 
+/// The exported state: approvals and grants oldest first, usage by permission.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StateExport {
+    pub approvals: Vec<Approval>,
+    pub grants: Vec<Grant>,
+    pub usage: Vec<UsageExport>,
+}
+
 /// `{permission, entries: [[lastAt, amount, count], ...]}`: one entry per bucket.
-pub fn usage_value(permission: &str, u: &Usage) -> Value {
-    json!({
-        "permission": permission,
-        "entries": u.buckets.iter().map(|b| json!([format_rfc3339(b.last_at), b.amount.to_string(), b.count])).collect::<Vec<_>>(),
-    })
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UsageExport {
+    pub permission: Arc<str>,
+    pub entries: Vec<(String, String, u64)>,
+}
+
+impl UsageExport {
+    pub fn of(permission: &Arc<str>, u: &Usage) -> UsageExport {
+        UsageExport {
+            permission: permission.clone(),
+            entries: u
+                .buckets
+                .iter()
+                .map(|b| (format_rfc3339(b.last_at), b.amount.to_string(), b.count))
+                .collect(),
+        }
+    }
+}
+
+/// One permission's usage row as JSON (the SQLite store's `usage` rows).
+pub fn usage_value(permission: &Arc<str>, u: &Usage) -> Value {
+    serde_json::to_value(UsageExport::of(permission, u)).unwrap_or(Value::Null)
 }
 
 /// Reads `usage_value` back, into `p`'s buckets. An entry of two elements `[time, amount]`
@@ -977,6 +1006,7 @@ mod tests {
     use super::*;
     use crate::decision::Reason;
     use crate::engine::{Engine, EngineOptions};
+    use serde_json::json;
 
     fn engine(permissions: Value) -> Engine {
         let policy = json!({"version": 1, "passports": [{"id": "pp", "agent": "ag",
@@ -1104,12 +1134,12 @@ mod tests {
             assert_eq!(d.reason, Reason::Allowed);
         }
         assert_eq!(
-            e.usage(1),
-            json!([{"permission": "b", "passportId": "pp",
+            serde_json::to_value(e.usage(1)).ok(),
+            Some(json!([{"permission": "b", "passportId": "pp",
                 "budget": {"amount": 100, "per": 3_600_000, "spent": 42.5},
-                "rate": {"count": 5, "per": 60_000, "used": 2}}])
+                "rate": {"count": 5, "per": 60_000, "used": 2}}]))
         );
-        let later = e.usage(60_000);
+        let later = serde_json::to_value(e.usage(60_000)).unwrap_or_default();
         assert_eq!(
             later.pointer("/0/rate/used"),
             Some(&json!(0)),

@@ -187,6 +187,11 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
+/// Serializes a time as RFC 3339 text (for `#[serde(serialize_with)]`).
+pub fn serialize_rfc3339<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339(*t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,10 +95,11 @@ impl ApiError {
     /// An error of the core (approving an unknown or decided approval, a bad ttl), with the
     /// status its code calls for.
     pub fn from_core(e: behalf_core::ApiError) -> ApiError {
-        let status = match e.code.as_str() {
-            "approval_not_found" => StatusCode::NOT_FOUND,
-            "bad_duration" => StatusCode::BAD_REQUEST,
-            "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        use behalf_core::error::ErrorCode;
+        let status = match e.code {
+            ErrorCode::ApprovalNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::BadDuration => StatusCode::BAD_REQUEST,
+            ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::CONFLICT,
         };
         ApiError {

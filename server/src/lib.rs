@@ -14,6 +14,7 @@ pub mod operators;
 pub mod policy;
 pub mod state;
 pub mod v1;
+pub mod webhooks;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -38,6 +39,19 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// The system clock, or a fixed instant (`BEHALF_NOW`, for tests).
     pub clock: clock::Clock,
+    /// How a group commit reaches the disk (`--sync`).
+    pub sync: Sync,
+}
+
+/// SQLite's `synchronous` for the decision writer. `Full` (the default) fsyncs every group
+/// commit: a decision answered survives a power loss. `Normal` (WAL) leaves the fsync to
+/// checkpoints: a decision answered survives the server being killed, not the machine losing
+/// power — the latency of a commit without waiting on the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sync {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl ServeOptions {
@@ -140,10 +154,20 @@ pub async fn serve_on(
         options.state.clone(),
         options.policy.clone(),
         options.clock,
+        options.sync,
         operators::Operators::new(&origin)?,
     )?;
     tokio::spawn(watch_policy(state.clone()));
     tokio::spawn(events::tail(state.clone()));
+    let watch = state.shared_policy();
+    let clock = *state.clock();
+    webhooks::spawn_background(
+        options.state.clone(),
+        webhooks::Source {
+            policy: Box::new(move || Ok(watch.current())),
+            now_ms: Box::new(move || clock.now()),
+        },
+    );
     // The client's address reaches handlers (sign-in attempts are counted per address).
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     match (&options.tls_cert, &options.tls_key) {

@@ -47,11 +47,18 @@ impl AppState {
         state_path: PathBuf,
         policy_path: PathBuf,
         clock: Clock,
+        sync: crate::Sync,
         operators: Operators,
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
-        let store = SqliteStore::open(&state_path, BUSY, BUSY)
+        let mut store = SqliteStore::open(&state_path, BUSY, BUSY)
             .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        if sync == crate::Sync::Normal {
+            store
+                .conn()
+                .execute_batch("PRAGMA synchronous=NORMAL;")
+                .map_err(|e| format!("{}: {e}", state_path.display()))?;
+        }
         let metrics = Arc::new(Metrics::default());
         let committed = Arc::new(Notify::new());
         let writer = Writer::start(
@@ -79,6 +86,11 @@ impl AppState {
 
     pub fn policy(&self) -> &PolicyWatch {
         &self.inner.policy
+    }
+
+    /// The policy watch, shared (for the webhook deliverer's thread).
+    pub fn shared_policy(&self) -> Arc<PolicyWatch> {
+        self.inner.policy.clone()
     }
 
     pub fn writer(&self) -> &Writer {

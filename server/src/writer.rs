@@ -86,6 +86,7 @@ impl Writer {
             metrics,
             committed,
             engine: None,
+            batch_policy: None,
             ids: IdSource::default(),
         };
         std::thread::Builder::new()
@@ -167,6 +168,8 @@ struct WriterThread {
     committed: Arc<Notify>,
     /// The engine of the policy in force, made again when the policy changes.
     engine: Option<Engine>,
+    /// The policy the queued batch was prepared with: a batch is decided on one policy.
+    batch_policy: Option<Arc<Policy>>,
     ids: IdSource,
 }
 
@@ -186,6 +189,13 @@ fn engine_for<'e>(slot: &'e mut Option<Engine>, policy: &Arc<Policy>) -> &'e mut
     slot.get_or_insert_with(|| Engine::from_shared(policy.clone(), EngineOptions::default()))
 }
 
+/// A typed answer of the core (a grant, an approval) as the JSON the API returns.
+fn as_json<T: serde::Serialize>(out: Result<T, behalf_core::ApiError>) -> Result<Value, ApiError> {
+    let value = out.map_err(ApiError::from_core)?;
+    serde_json::to_value(value)
+        .map_err(|e| ApiError::internal(format!("an answer could not be written as JSON: {e}")))
+}
+
 fn store_message(e: &StoreError) -> String {
     match e {
         StoreError::Conflict(m) => format!("the state database stayed busy ({m}); not recorded"),
@@ -202,6 +212,15 @@ impl WriterThread {
                 match job {
                     Job::Verify { input, reply } => {
                         let policy = self.policy.current();
+                        if self
+                            .batch_policy
+                            .as_ref()
+                            .is_some_and(|p| !Arc::ptr_eq(p, &policy))
+                        {
+                            // Reloaded: what was prepared on the old policy is decided on it.
+                            self.verify_batch(&mut batch);
+                        }
+                        self.batch_policy = Some(policy.clone());
                         let engine = engine_for(&mut self.engine, &policy);
                         let request_id = request_id_of(&input);
                         let prepared = match &input {
@@ -234,7 +253,11 @@ impl WriterThread {
             return;
         }
         let started = Instant::now();
-        let policy = self.policy.current();
+        // The policy the requests were prepared with (their row keys name its permissions).
+        let policy = self
+            .batch_policy
+            .clone()
+            .unwrap_or_else(|| self.policy.current());
         let now = self.clock.now();
         match self.commit(&policy, batch.as_slice(), now) {
             Ok(decisions) => {
@@ -270,13 +293,9 @@ impl WriterThread {
         now: Millis,
     ) -> Result<Vec<Decision>, StoreError> {
         let engine = engine_for(&mut self.engine, policy);
+        let prepared: Vec<&Prepared> = batch.iter().map(|p| &p.prepared).collect();
         self.store.write(policy, |tx| {
-            let mut out = Vec::with_capacity(batch.len());
-            for p in batch {
-                let (decision, _records) = behalf_store::verify_in(tx, engine, &p.prepared, now)?;
-                out.push(decision);
-            }
-            Ok(out)
+            behalf_store::verify_batch_in(tx, engine, &prepared, now)
         })
     }
 
@@ -297,7 +316,7 @@ impl WriterThread {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::approve_by_in(tx, engine, &id, ttl.as_ref(), Some(&signed), now)
                 });
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::Deny {
                 id,
@@ -308,7 +327,7 @@ impl WriterThread {
                 let r = self.store.write(&policy, |tx| {
                     behalf_store::deny_by_in(tx, engine, &id, Some(&signed), now)
                 });
-                (reply, r.map(|(out, _)| out.map_err(ApiError::from_core)))
+                (reply, r.map(|(out, _)| as_json(out)))
             }
             Job::RevokeGrant { id, by, reply } => {
                 let by = crate::operators::sign_off::named(&by);
@@ -316,7 +335,7 @@ impl WriterThread {
                     behalf_store::revoke_grant_in(tx, &policy, &id, Some(&by), now)
                 });
                 let r = r.map(|found| match found {
-                    Some((grant, _)) => Ok(behalf_core::state::grant_value(&grant)),
+                    Some((grant, _)) => as_json(Ok(grant)),
                     None => Err(ApiError::not_found("grant", &id)),
                 });
                 (reply, r)

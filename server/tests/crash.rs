@@ -9,45 +9,18 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use behalf_store::sqlite::SqliteStore;
 use behalf_store::{Listings, Scope};
+use common::{bin, serve};
 use serde_json::{json, Value};
-
-fn bin() -> PathBuf {
-    std::env::var_os("BEHALF_BIN").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/behalf"),
-        PathBuf::from,
-    )
-}
-
-fn serve(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(bin())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run behalf serve (build it first: cargo build -p behalf-cli)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim()
-        .to_string();
-    (child, url)
-}
 
 #[test]
 fn every_decision_a_client_got_is_in_the_chain_after_a_sigkill() {

@@ -16,9 +16,8 @@
 
 use behalf_core::audit::AuditRecord;
 use behalf_core::policy::WebhookEndpoint;
-use behalf_core::state::Grant;
 use behalf_core::time::Millis;
-use behalf_core::{ApiError, Decision, Engine, Policy, Prepared};
+use behalf_core::{ApiError, Approval, Decision, Engine, Grant, Policy, Prepared};
 use serde_json::Value;
 
 pub use agent_keys::{AgentKey, AgentKeys};
@@ -132,6 +131,35 @@ pub fn verify_in<T: StateTx + ?Sized>(
     finish(tx, engine).map(|records| (decision, records))
 }
 
+/// Several verifies in one transaction (a server's group commit), decided in order, each on
+/// the rows as the ones before it left them. The same decisions and records as `verify_in`
+/// called for each, with the per-step work done once: expired rows are pruned once, and the
+/// audit records are chained to the head once, at the end, in order.
+pub fn verify_batch_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    prepared: &[&Prepared],
+    now: Millis,
+) -> Result<Vec<Decision>, StoreError> {
+    begin(tx, engine, now)?;
+    let mut decisions = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let rows = match p.keys() {
+            Some(keys) => tx.rows_for(engine.policy(), keys, now)?,
+            None => Rows::default(),
+        };
+        engine.load_rows(rows);
+        decisions.push(engine.decide_prepared((*p).clone(), now));
+        let changes = engine.take_changes();
+        if !changes.is_empty() {
+            tx.apply(&changes)?;
+        }
+    }
+    let records = tx.append_audit(engine.take_unchained_audit())?;
+    tx.enqueue_webhooks(&records, &engine.policy().webhooks)?;
+    Ok(decisions)
+}
+
 /// Approves approval `id` inside a transaction (a grant for `ttl`, or the permission's).
 pub fn approve_in<T: StateTx + ?Sized>(
     tx: &mut T,
@@ -139,7 +167,7 @@ pub fn approve_in<T: StateTx + ?Sized>(
     id: &str,
     ttl: Option<&Value>,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Grant, ApiError>, Vec<AuditRecord>), StoreError> {
     approve_by_in(tx, engine, id, ttl, None, now)
 }
 
@@ -152,7 +180,7 @@ pub fn approve_by_in<T: StateTx + ?Sized>(
     ttl: Option<&Value>,
     operator: Option<&Value>,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Grant, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
@@ -166,7 +194,7 @@ pub fn deny_in<T: StateTx + ?Sized>(
     engine: &mut Engine,
     id: &str,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Approval, ApiError>, Vec<AuditRecord>), StoreError> {
     deny_by_in(tx, engine, id, None, now)
 }
 
@@ -177,7 +205,7 @@ pub fn deny_by_in<T: StateTx + ?Sized>(
     id: &str,
     operator: Option<&Value>,
     now: Millis,
-) -> Result<(Result<Value, ApiError>, Vec<AuditRecord>), StoreError> {
+) -> Result<(Result<Approval, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);

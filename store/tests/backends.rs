@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use behalf_core::conformance::{run_file, run_file_with, Subject};
 use behalf_core::time::Millis;
-use behalf_core::{ApiError, Decision, Engine, EngineOptions, Policy};
+use behalf_core::{ApiError, Approval, Decision, Engine, EngineOptions, Grant, Policy};
 use behalf_store::memory::MemoryStore;
 use behalf_store::sqlite::SqliteStore;
 use behalf_store::{approve_in, deny_in, load_all_in, verify_in, StateStore, StoreError};
@@ -127,10 +127,10 @@ impl<B: Backend> Subject for StoreSubject<B> {
         let prepared = self.engine.prepare_json(text);
         self.step(|tx, e| verify_in(tx, e, &prepared, now)).0
     }
-    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Value, ApiError> {
+    fn approve(&mut self, id: &str, ttl: Option<&Value>, now: Millis) -> Result<Grant, ApiError> {
         self.step(|tx, e| approve_in(tx, e, id, ttl, now)).0
     }
-    fn deny(&mut self, id: &str, now: Millis) -> Result<Value, ApiError> {
+    fn deny(&mut self, id: &str, now: Millis) -> Result<Approval, ApiError> {
         self.step(|tx, e| deny_in(tx, e, id, now)).0
     }
     fn export_restore(&mut self) -> Result<(), String> {
@@ -142,13 +142,11 @@ impl<B: Backend> Subject for StoreSubject<B> {
     }
     fn pending_approvals(&mut self, now: Millis) -> usize {
         self.step(|tx, e| load_all_in(tx, e, now).map(|()| e.pending_approvals(now)))
-            .as_array()
-            .map_or(0, Vec::len)
+            .len()
     }
     fn grants(&mut self, now: Millis) -> usize {
         self.step(|tx, e| load_all_in(tx, e, now).map(|()| e.grants(now)))
-            .as_array()
-            .map_or(0, Vec::len)
+            .len()
     }
     fn audit_log(&mut self) -> Vec<Value> {
         self.store().audit_values()

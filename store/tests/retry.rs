@@ -37,6 +37,14 @@ impl StateTx for FlakyTx<'_, '_> {
     fn rows_for_approval(&mut self, p: &Policy, id: &str, now: Millis) -> Result<Rows, StoreError> {
         self.inner.rows_for_approval(p, id, now)
     }
+    fn grant(
+        &mut self,
+        p: &Policy,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<behalf_core::state::Grant>, StoreError> {
+        self.inner.grant(p, id, now)
+    }
     fn all_rows(&mut self, p: &Policy, now: Millis) -> Result<Rows, StoreError> {
         self.inner.all_rows(p, now)
     }

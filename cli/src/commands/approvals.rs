@@ -1,5 +1,8 @@
 //! `behalf approvals list|approve|deny`: pending approvals and grants, decided by a person.
 
+use behalf_core::policy::Scope;
+use behalf_core::state::HeldRequest;
+use behalf_core::time::format_rfc3339;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
@@ -49,31 +52,23 @@ pub enum ApprovalsCommand {
     },
 }
 
-fn held_summary(v: &Value) -> String {
-    let r = v.get("request").cloned().unwrap_or(Value::Null);
-    let g = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-    let mut s = format!(
-        "{} {}",
-        g("agentId").unwrap_or_default(),
-        g("action").unwrap_or_default()
-    );
-    if let Some(v) = g("vendor") {
+fn held_summary(r: &HeldRequest) -> String {
+    let mut s = format!("{} {}", r.agent_id, r.action);
+    if let Some(v) = &r.vendor {
         s.push_str(&format!(" on {v}"));
     }
-    if let Some(res) = g("resource") {
+    if let Some(res) = &r.resource {
         s.push_str(&format!(" [{res}]"));
     }
-    if let Some(Value::Object(p)) = r.get("params") {
-        if !p.is_empty() {
-            let text = Value::Object(p.clone()).to_string();
-            let text = if text.len() > 120 {
-                format!("{}…", text.chars().take(120).collect::<String>())
-            } else {
-                text
-            };
-            s.push(' ');
-            s.push_str(&text);
-        }
+    if !r.params.is_empty() {
+        let text = Value::Object(r.params.clone()).to_string();
+        let text = if text.len() > 120 {
+            format!("{}…", text.chars().take(120).collect::<String>())
+        } else {
+            text
+        };
+        s.push(' ');
+        s.push_str(&text);
     }
     s
 }
@@ -97,39 +92,36 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
                 println!("{out}");
                 return Ok(exit::OK);
             }
-            let empty = Vec::new();
-            let list = pending.as_array().unwrap_or(&empty);
-            if list.is_empty() {
+            if pending.is_empty() {
                 println!("no pending approvals");
             }
-            for a in list {
-                let s = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+            for a in &pending {
                 println!(
                     "{}  {}  {}  (since {}, until {})",
-                    s("approvalId"),
-                    s("permission"),
-                    held_summary(a),
-                    s("createdAt"),
-                    s("expiresAt")
+                    a.id,
+                    a.permission,
+                    held_summary(&a.request),
+                    format_rfc3339(a.created_at),
+                    format_rfc3339(a.expires_at)
                 );
                 println!(
                     "    approve: behalf approvals approve {}    deny: behalf approvals deny {}",
-                    s("approvalId"),
-                    s("approvalId")
+                    a.id, a.id
                 );
             }
             if grants {
-                let list = active.as_array().unwrap_or(&empty);
-                println!("\n{} active grant{}", list.len(), plural(list.len()));
-                for gr in list {
-                    let s = |k: &str| gr.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+                println!("\n{} active grant{}", active.len(), plural(active.len()));
+                for gr in &active {
+                    let scope = match gr.scope {
+                        Scope::Request => "request",
+                        Scope::Permission => "permission",
+                    };
                     println!(
-                        "{}  {}  {}  scope {}  until {}",
-                        s("grantId"),
-                        s("permission"),
-                        held_summary(gr),
-                        s("scope"),
-                        s("expiresAt")
+                        "{}  {}  {}  scope {scope}  until {}",
+                        gr.id,
+                        gr.permission,
+                        held_summary(&gr.request),
+                        format_rfc3339(gr.expires_at)
                     );
                 }
             }
@@ -144,23 +136,16 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
             match result {
                 Ok(grant) => {
                     if json {
-                        println!("{grant}");
+                        println!("{}", json!(grant));
                     } else {
-                        let s = |k: &str| {
-                            grant
-                                .get(k)
-                                .and_then(Value::as_str)
-                                .unwrap_or("-")
-                                .to_string()
-                        };
                         println!("approved {id}");
                         println!(
                             "grant    {} for {} ({})",
-                            s("grantId"),
-                            s("permission"),
-                            held_summary(&grant)
+                            grant.id,
+                            grant.permission,
+                            held_summary(&grant.request)
                         );
-                        println!("until    {}", s("expiresAt"));
+                        println!("until    {}", format_rfc3339(grant.expires_at));
                         println!("the agent may now retry the same request");
                     }
                     Ok(exit::OK)
@@ -173,12 +158,9 @@ pub fn approvals(g: &Globals, c: ApprovalsCommand) -> Result<u8> {
             match result {
                 Ok(approval) => {
                     if json {
-                        println!("{approval}");
+                        println!("{}", json!(approval));
                     } else {
-                        let until = approval
-                            .get("expiresAt")
-                            .and_then(Value::as_str)
-                            .unwrap_or("-");
+                        let until = format_rfc3339(approval.expires_at);
                         println!("denied {id}: the same request is denied until {until}");
                     }
                     Ok(exit::OK)

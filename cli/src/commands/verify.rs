@@ -43,6 +43,10 @@ pub struct VerifyArgs {
     /// Print the canonical decision packet as JSON
     #[arg(long)]
     json: bool,
+    /// Decide on this `behalf serve` server (key from BEHALF_AGENT_KEY) instead of the local
+    /// policy and state; needs --agent (or BEHALF_AGENT) unless --request names the agent
+    #[arg(long, env = "BEHALF_URL", value_name = "URL", conflicts_with = "stdin")]
+    url: Option<String>,
 }
 
 /// `KEY=VALUE` → (key, JSON value or string).
@@ -72,12 +76,49 @@ pub fn default_agent(flag: Option<String>, loaded: &Loaded) -> Result<String> {
 }
 
 pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
+    if let Some(url) = a.url.clone() {
+        return verify_remote(&url, a);
+    }
     let project = g.project()?;
     let loaded = project.load()?;
     if a.stdin {
         return verify_stream(&project, &loaded);
     }
-    let request = match &a.request {
+    let request = request_of(&a, Some(&loaded))?;
+    let now = project::now()?;
+    let mut store = project.store()?;
+    let decision = store.verify(&loaded.policy, now, store::Input::Value(&request))?;
+    let packet = decision.to_value();
+    if a.json {
+        println!("{}", decision.to_json());
+    } else {
+        let params = request.get("params").and_then(Value::as_object);
+        print!("{}", render::decision(&packet, params, None));
+    }
+    for hint in why_not(&loaded, &request, &packet, now) {
+        eprintln!("hint: {hint}");
+    }
+    Ok(exit_for(&packet))
+}
+
+/// `verify --url`: the server decides and records; nothing local is read or written.
+fn verify_remote(url: &str, a: VerifyArgs) -> Result<u8> {
+    let server = crate::remote::RemoteServer::from_env(url)?;
+    let request = request_of(&a, None)?;
+    let (packet, text) = server.verify_text(&request);
+    if a.json {
+        println!("{text}");
+    } else {
+        let params = request.get("params").and_then(Value::as_object);
+        print!("{}", render::decision(&packet, params, Some(&server)));
+    }
+    Ok(exit_for(&packet))
+}
+
+/// The request the flags describe. Without a local policy (`loaded` is `None`) the agent
+/// must be named.
+fn request_of(a: &VerifyArgs, loaded: Option<&Loaded>) -> Result<Value> {
+    Ok(match &a.request {
         Some(text) => {
             let raw = read_arg(text)?;
             behalf_core::json::from_str(&raw)
@@ -105,11 +146,16 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
                 let (k, v) = parse_kv(p, "--param")?;
                 params.insert(k, v);
             }
+            let agent = match (a.agent.clone(), loaded) {
+                (Some(agent), _) => agent,
+                (None, Some(loaded)) => default_agent(None, loaded)?,
+                (None, None) => {
+                    return Err(CliError::usage("which agent? --url needs --agent")
+                        .hint("pass --agent ID or set BEHALF_AGENT"))
+                }
+            };
             let mut r = Map::new();
-            r.insert(
-                "agentId".into(),
-                json!(default_agent(a.agent.clone(), &loaded)?),
-            );
+            r.insert("agentId".into(), json!(agent));
             r.insert("action".into(), json!(action));
             if let Some(v) = &a.vendor {
                 r.insert("vendor".into(), json!(v));
@@ -123,21 +169,7 @@ pub fn verify(g: &Globals, a: VerifyArgs) -> Result<u8> {
             }
             Value::Object(r)
         }
-    };
-    let now = project::now()?;
-    let mut store = project.store()?;
-    let decision = store.verify(&loaded.policy, now, store::Input::Value(&request))?;
-    let packet = decision.to_value();
-    if a.json {
-        println!("{}", decision.to_json());
-    } else {
-        let params = request.get("params").and_then(Value::as_object);
-        print!("{}", render::decision(&packet, params));
-    }
-    for hint in why_not(&loaded, &request, &packet, now) {
-        eprintln!("hint: {hint}");
-    }
-    Ok(exit_for(&packet))
+    })
 }
 
 /// Hints for a denial whose cause is a slip of the request rather than the policy: an agent

@@ -3,6 +3,8 @@
 
 use std::io::BufReader;
 
+use behalf_core::state::ApprovalStatus;
+use behalf_core::time::format_rfc3339;
 use serde_json::{json, Map, Value};
 
 use super::framing::{negotiate, parse_lossy, parse_strict, read_frame, FrameError, Out};
@@ -206,39 +208,32 @@ fn approval_status(project: &Project, store: &mut Store, id: &Value, args: &Valu
     let found = project.load().and_then(|loaded| {
         let now = project::now()?;
         store.read(&loaded.policy, now, |e| {
-            let state = e.export_state();
-            let approvals = state
-                .pointer("/state/approvals")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let grants = e.grants(now);
-            let approval = approvals
+            let approval = e
+                .export_state()
+                .state
+                .approvals
                 .into_iter()
-                .find(|a| a.get("approvalId").and_then(Value::as_str) == Some(approval_id));
-            (approval, grants)
+                .find(|a| a.id == approval_id);
+            (approval, e.grants(now))
         })
     });
     match found {
         Ok((Some(a), grants)) => {
-            let status = a.get("status").and_then(Value::as_str).unwrap_or("unknown").to_string();
-            let grant = a.get("grantId").and_then(Value::as_str).and_then(|gid| {
-                grants
-                    .as_array()
-                    .and_then(|l| l.iter().find(|g| g.get("grantId").and_then(Value::as_str) == Some(gid)))
-                    .cloned()
-            });
-            let text = match (status.as_str(), &grant) {
-                ("approved", Some(g)) => format!(
+            let grant = a
+                .grant_id
+                .as_deref()
+                .and_then(|gid| grants.into_iter().find(|g| g.id == gid));
+            let text = match (a.status, &grant) {
+                (ApprovalStatus::Approved, Some(g)) => format!(
                     "{approval_id} is approved; grant {} is active until {}. Retry the identical call now.",
-                    g.get("grantId").and_then(Value::as_str).unwrap_or("-"),
-                    g.get("expiresAt").and_then(Value::as_str).unwrap_or("-")
+                    g.id,
+                    format_rfc3339(g.expires_at)
                 ),
-                ("approved", None) => format!("{approval_id} was approved, but its grant has ended or was used; a retry will ask again."),
-                ("denied", _) => format!("{approval_id} was denied by a person. Do not execute the action."),
-                _ => format!("{approval_id} is still pending. Do not execute the action; wait for a person to approve it with `behalf approvals approve {approval_id}`."),
+                (ApprovalStatus::Approved, None) => format!("{approval_id} was approved, but its grant has ended or was used; a retry will ask again."),
+                (ApprovalStatus::Denied, _) => format!("{approval_id} was denied by a person. Do not execute the action."),
+                (ApprovalStatus::Pending, _) => format!("{approval_id} is still pending. Do not execute the action; wait for a person to approve it with `behalf approvals approve {approval_id}`."),
             };
-            let info = json!({"approval": a, "grant": grant, "status": status});
+            let info = json!({"approval": a, "grant": grant, "status": a.status});
             response(id, json!({"content": [{"type": "text", "text": text}], "structuredContent": info, "isError": false}))
         }
         Ok((None, _)) => tool_error(

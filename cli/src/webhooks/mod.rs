@@ -2,29 +2,52 @@
 //! delivery (Standard Webhooks v1: `webhook-id`, `webhook-timestamp`, `webhook-signature`).
 //!
 //! Every audit record's event is queued in `webhook_outbox`, one row per endpoint that wants
-//! it, in the transaction that appends the record (`store.rs`). Deliverers (`mcp serve`,
-//! `mcp proxy`, `webhooks deliver`) claim due rows in a write transaction with a lease, POST
+//! it, in the transaction that appends the record (`store.rs`). Deliverers (`behalf serve`,
+//! `mcp serve`, `mcp proxy`, `webhooks deliver`) claim due rows in a write transaction with a lease, POST
 //! them, and record the outcome; several deliverers never claim the same row at once. The
 //! `webhook-id` is derived from the record's chain hash, so it is the same on every attempt
 //! and replay; the signature is made fresh per attempt, with the attempt's timestamp.
 //!
-//! `delivery.rs` is the deliverer (claim, POST, retry; it needs only a `Project`), `endpoints.rs`
+//! The deliverer (claim, POST, retry) is `behalf_server::webhooks` (`server/src/webhooks.rs`),
+//! shared with `behalf serve`; here it reads the project's policy and clock. `endpoints.rs`
 //! edits the endpoints in behalf.json, `status.rs` lists them and the outbox, `replay.rs` queues
 //! a record again.
 
 use clap::{Args, Subcommand};
 
-use crate::error::{exit, Result};
+use crate::error::{exit, CliError, Result};
 use crate::project::Project;
 use crate::Globals;
 
-mod delivery;
 mod endpoints;
 mod replay;
 mod status;
 
-pub use delivery::spawn_background;
-use delivery::{Deliverer, Pass};
+use behalf_server::webhooks::{Deliverer, Pass, Source};
+
+/// The delivery code (`behalf_server::webhooks`) reading this project's policy and clock.
+fn source(project: &Project) -> Source {
+    let project = project.clone();
+    Source {
+        policy: Box::new(move || {
+            project
+                .load()
+                .map(|l| l.policy.clone())
+                .map_err(|e| e.message)
+        }),
+        now_ms: Box::new(|| {
+            crate::project::now().unwrap_or_else(|_| behalf_server::webhooks::wall_ms())
+        }),
+    }
+}
+
+/// Delivery in the background of a long-running command (`mcp serve`, `mcp proxy`).
+pub fn spawn_background(project: &Project) {
+    behalf_server::webhooks::spawn_background(
+        project.state_dir.join(crate::store::DB_FILE),
+        source(project),
+    );
+}
 
 const EVENTS_HELP: &str = "decision.allowed, decision.denied, decision.approval_required, \
 approval.granted, approval.denied, or * for all";
@@ -176,11 +199,17 @@ pub fn run(g: &Globals, c: WebhooksCommand) -> Result<u8> {
 
 fn deliver(project: &Project, once: bool) -> Result<u8> {
     project.load()?;
-    let mut d = Deliverer::new(project)?;
+    // The state directory and its database are made as for any command that opens them.
+    drop(project.store()?);
+    let mut d = Deliverer::new(
+        &project.state_dir.join(crate::store::DB_FILE),
+        source(project),
+    )
+    .map_err(|e| CliError::state(e.0))?;
     let poll = d.poll();
     if once {
         let mut pass = Pass::default();
-        d.drain(&mut pass)?;
+        d.drain(&mut pass).map_err(|e| CliError::state(e.0))?;
         let mut line = format!(
             "delivered {}, retrying later {}, failed {}",
             pass.delivered, pass.retrying, pass.failed

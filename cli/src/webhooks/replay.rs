@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::error::{exit, CliError, Result};
 use crate::project::Project;
 
-use super::delivery::wall_ms;
+use behalf_server::webhooks::wall_ms;
 
 pub(super) fn replay(project: &Project, id: &str, endpoint: Option<&str>) -> Result<u8> {
     let loaded = project.load()?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::error::{exit, Result};
 use crate::project::Project;
 
-use super::delivery::wall_ms;
+use behalf_server::webhooks::wall_ms;
 
 struct EndpointState {
     disabled: Option<(i64, String)>,

@@ -8,7 +8,9 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use behalf_core::time::Millis;
@@ -80,6 +82,7 @@ impl TestServer {
             tls_key,
             public_url: None,
             clock: now.map_or(Clock::system(), Clock::fixed),
+            sync: behalf_server::Sync::Full,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -255,4 +258,34 @@ pub fn two_agents() -> Value {
 pub fn production(agent: &str) -> Value {
     serde_json::json!({"agentId": agent, "action": "deploy", "vendor": "vercel.com",
                        "params": {"env": "production"}})
+}
+
+/// The `behalf` binary: $BEHALF_BIN, default the workspace's debug build.
+pub fn bin() -> PathBuf {
+    std::env::var_os("BEHALF_BIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/behalf"),
+        PathBuf::from,
+    )
+}
+
+/// `behalf serve --listen 127.0.0.1:0` in `dir`, as a process: (the child, its URL).
+pub fn serve(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run behalf serve (build it first: cargo build -p behalf-cli)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim()
+        .to_string();
+    (child, url)
 }

@@ -1,16 +1,60 @@
-//! Delivery: claim due outbox rows under a lease, POST them signed, record the outcome and
-//! schedule retries. Its interface: `Deliverer::new`, `drain`, `spawn_background`.
+//! Webhook delivery from the state database's outbox: claim due rows under a lease, POST them
+//! signed (Standard Webhooks, signatures from the core), record the outcome and schedule
+//! retries. `behalf serve` runs it in the background; so do `behalf mcp serve|proxy`, and
+//! `behalf webhooks deliver` runs it in the foreground (the CLI's code, moved here so that the
+//! server and the CLI deliver with the same code). Its interface: [`Deliverer::new`],
+//! [`Deliverer::drain`], [`spawn_background`], given a [`Source`] of endpoints and time.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use behalf_core::policy::WebhookEndpoint;
+use behalf_core::Policy;
+use behalf_store::sqlite::SqliteStore;
+use behalf_store::StoreError;
 use rusqlite::{params, Transaction, TransactionBehavior};
 use serde_json::Value;
 
-use crate::error::Result;
-use crate::project::Project;
-use crate::store::Store;
+/// Why a delivery pass stopped (the database could not be read or written, the policy did
+/// not load); undelivered messages stay in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryError(pub String);
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
+impl From<rusqlite::Error> for DeliveryError {
+    fn from(e: rusqlite::Error) -> Self {
+        DeliveryError(format!("state database error: {e}"))
+    }
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(e: StoreError) -> Self {
+        DeliveryError(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, DeliveryError>;
+
+/// Where a deliverer finds its endpoints (the policy in force, read before each pass) and the
+/// time its signatures carry (the caller's clock: `BEHALF_NOW` in tests).
+pub struct Source {
+    pub policy: Box<dyn FnMut() -> std::result::Result<Arc<Policy>, String> + Send>,
+    pub now_ms: Box<dyn Fn() -> i64 + Send>,
+}
+
+/// How long a pass waits for another writer of the database (`BEHALF_BUSY_TIMEOUT_MS`).
+fn busy() -> Duration {
+    Duration::from_millis(env_num("BEHALF_BUSY_TIMEOUT_MS", 10_000))
+}
 
 /// Milliseconds since the epoch, from the system clock (scheduling and leases; never BEHALF_NOW).
 pub fn wall_ms() -> i64 {
@@ -124,8 +168,8 @@ pub struct Pass {
 }
 
 pub struct Deliverer {
-    project: Project,
-    store: Store,
+    source: Source,
+    store: SqliteStore,
     owner: String,
     host: String,
     agent: ureq::Agent,
@@ -134,7 +178,15 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(project: &Project) -> Result<Deliverer> {
+    /// A deliverer on the state database at `db`.
+    pub fn new(db: &Path, source: Source) -> Result<Deliverer> {
+        Ok(Deliverer::with_store(
+            SqliteStore::open(db, busy(), busy())?,
+            source,
+        ))
+    }
+
+    fn with_store(store: SqliteStore, source: Source) -> Deliverer {
         let tuning = Tuning::from_env();
         let host = host_tag();
         let config = ureq::Agent::config_builder()
@@ -146,15 +198,15 @@ impl Deliverer {
             .timeout_connect(Some(tuning.timeout.min(Duration::from_secs(5))))
             .user_agent(concat!("behalf-webhooks/", env!("CARGO_PKG_VERSION")))
             .build();
-        Ok(Deliverer {
-            project: project.clone(),
-            store: project.store()?,
+        Deliverer {
+            source,
+            store,
             owner: format!("{host}|{}|{:016x}", std::process::id(), fastrand::u64(..)),
             host,
             agent: config.into(),
             tuning,
             warned: HashSet::new(),
-        })
+        }
     }
 
     /// How long a deliverer waits between passes (BEHALF_WEBHOOK_POLL_MS).
@@ -170,9 +222,9 @@ impl Deliverer {
 
     /// The endpoints that can be delivered to now, with their secrets (new first).
     fn endpoints(&mut self) -> Result<HashMap<String, (WebhookEndpoint, Vec<String>)>> {
-        let loaded = self.project.load()?;
+        let policy = (self.source.policy)().map_err(DeliveryError)?;
         let mut out = HashMap::new();
-        for w in loaded.policy.webhooks.iter().cloned() {
+        for w in policy.webhooks.iter().cloned() {
             let secret = std::env::var(&w.secret_env).ok().filter(|s| !s.is_empty());
             let Some(secret) = secret else {
                 self.warn_once(
@@ -283,7 +335,7 @@ impl Deliverer {
     }
 
     fn post(&self, url: &str, secrets: &[String], row: &Row) -> Outcome {
-        let ts = crate::project::now().unwrap_or_else(|_| wall_ms()) / 1000;
+        let ts = (self.source.now_ms)() / 1000;
         let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let d = match behalf_core::webhook::delivery(&refs, &row.msg_id, ts, row.body.clone()) {
             Ok(d) => d,
@@ -548,8 +600,9 @@ fn http_date(v: &str) -> Option<i64> {
     behalf_core::time::parse_rfc3339(&text)
 }
 
-/// Delivery in the background of a long-running command (`mcp serve`, `mcp proxy`).
-pub fn spawn_background(project: &Project) {
+/// Delivery in the background of a long-running process (`behalf serve`, `mcp serve`, `mcp
+/// proxy`), on the state database at `db`; `BEHALF_WEBHOOK_DELIVERY=off` turns it off.
+pub fn spawn_background(db: PathBuf, source: Source) {
     let off = std::env::var("BEHALF_WEBHOOK_DELIVERY")
         .map(|v| {
             matches!(
@@ -561,33 +614,41 @@ pub fn spawn_background(project: &Project) {
     if off {
         return;
     }
-    let project = project.clone();
     let poll = Tuning::from_env().poll;
     let spawned = std::thread::Builder::new()
         .name("behalf-webhooks".into())
         .spawn(move || {
+            // The source waits here until a deliverer (which needs the database) takes it.
+            let mut parked = Some(source);
             let mut deliverer: Option<Deliverer> = None;
             let mut last_error = String::new();
             loop {
-                // The first pass comes one interval after the start (the command gets going
+                // The first pass comes one interval after the start (the process gets going
                 // first); then one pass per interval.
                 std::thread::sleep(poll);
                 // No database work at all while the policy lists no endpoints.
-                let wanted = project
-                    .load()
-                    .map(|l| !l.policy.webhooks.is_empty())
+                let source = match (deliverer.as_mut(), parked.as_mut()) {
+                    (Some(d), _) => &mut d.source,
+                    (None, Some(s)) => s,
+                    (None, None) => return,
+                };
+                let wanted = (source.policy)()
+                    .map(|p| !p.webhooks.is_empty())
                     .unwrap_or(false);
-                if wanted {
-                    if deliverer.is_none() {
-                        deliverer = Deliverer::new(&project).ok();
+                if !wanted {
+                    continue;
+                }
+                if deliverer.is_none() {
+                    if let Ok(store) = SqliteStore::open(&db, busy(), busy()) {
+                        deliverer = parked.take().map(|s| Deliverer::with_store(store, s));
                     }
-                    if let Some(d) = deliverer.as_mut() {
-                        if let Err(e) = d.drain(&mut Pass::default()) {
-                            let text = e.to_string();
-                            if text != last_error {
-                                eprintln!("behalf: webhooks: delivery paused: {text}");
-                                last_error = text;
-                            }
+                }
+                if let Some(d) = deliverer.as_mut() {
+                    if let Err(e) = d.drain(&mut Pass::default()) {
+                        let text = e.to_string();
+                        if text != last_error {
+                            eprintln!("behalf: webhooks: delivery paused: {text}");
+                            last_error = text;
                         }
                     }
                 }
