@@ -8,7 +8,7 @@ source scripts/lib.sh
 
 scripts/setup.sh
 
-suites=(core store js py cli server webhooks www readme dist)
+suites=(core store js py cli server dashboard webhooks www readme dist)
 passed=0
 failed=0
 failed_names=()

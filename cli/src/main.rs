@@ -10,6 +10,7 @@ mod commands;
 mod error;
 mod mcp;
 mod ojson;
+mod operators;
 mod permissions;
 mod project;
 mod remote;
@@ -196,6 +197,17 @@ keeps the last good policy and is reported on /readyz. How it works: docs/server
   behalf agents key revoke key_3fQm9ZxYp0aB"
     )]
     Agents(agents::AgentsCommand),
+    /// The people who approve in the dashboard: invite (a one-time passkey link), list, remove
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  behalf operators invite alice
+  behalf operators list
+  behalf operators remove alice
+
+How enrollment, sessions and signed approvals work: docs/operators.md."
+    )]
+    Operators(operators::OperatorsCommand),
     /// Write the behalf section of CLAUDE.md (how behalf answers, what to do on approval)
     #[command(after_help = "Examples:
   behalf claude
@@ -282,6 +294,7 @@ fn main() -> ExitCode {
         Command::Migrate(a) => commands::migrate(&globals, a),
         Command::Serve(a) => serve::run(&globals, a),
         Command::Agents(c) => agents::run(&globals, c),
+        Command::Operators(c) => operators::run(&globals, c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -25,6 +25,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The URL people open the dashboard at; passkeys are bound to its host
+    /// [default: http(s)://localhost:PORT]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
     /// full: every group commit is fsynced (a decision answered survives a power loss);
     /// normal: the WAL is fsynced at checkpoints (it survives the server being killed)
     #[arg(long, value_name = "MODE", default_value = "full", value_parser = ["full", "normal"])]
@@ -56,6 +60,7 @@ pub fn run(g: &Globals, a: ServeArgs) -> Result<u8> {
         state,
         tls_cert: a.tls_cert,
         tls_key: a.tls_key,
+        public_url: a.public_url,
         clock: behalf_server::clock::Clock::from_env().map_err(CliError::usage)?,
         sync: if a.sync == "normal" {
             behalf_server::Sync::Normal

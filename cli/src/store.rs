@@ -14,6 +14,7 @@ use std::time::Duration;
 use behalf_core::audit::verify_chain;
 use behalf_core::time::Millis;
 use behalf_core::{ApiError, Approval, Decision, Engine, EngineOptions, Grant, Policy, Prepared};
+use behalf_server::operators::signing::OperatorCheck;
 use behalf_store::any::AnyStore;
 use behalf_store::postgres::{redact, PostgresStore};
 use behalf_store::sqlite::SqliteStore;
@@ -54,6 +55,10 @@ pub struct ChainCheck {
     pub broken: Option<(u64, u64, String)>,
     /// Records committed but not chained yet (PostgreSQL, between a step and its chaining).
     pub unchained: u64,
+    /// Approvals and denials whose operator's passkey signature verified.
+    pub signed: u64,
+    /// Approvals and denials made with an operator API token (named, not signed).
+    pub by_token: u64,
 }
 
 /// A store error as the CLI reports it; nothing was decided or recorded.
@@ -283,6 +288,11 @@ impl Store {
             .ok_or_else(|| CliError::state("the read ran twice"))
     }
 
+    /// The backend, for rows beside the engine's state (operators, their passkeys and tokens).
+    pub fn backend(&mut self) -> &mut AnyStore {
+        &mut self.backend
+    }
+
     /// The agent keys, in whichever database holds the state.
     pub fn agent_keys(&mut self) -> &mut dyn AgentKeys {
         &mut self.backend
@@ -384,14 +394,21 @@ impl Store {
                     )
                 }),
                 unchained: found.unchained,
-            });
+                signed: 0,
+                by_token: 0,
+            })
+            .and_then(|check| self.check_operators_on_postgres(check));
         }
         let mut check = ChainCheck {
             records: 0,
             head: None,
             broken: None,
             unchained: 0,
+            signed: 0,
+            by_token: 0,
         };
+        // Records an operator decided, checked against their keys once the chain is read.
+        let mut decided: Vec<(u64, u64, Value)> = Vec::new();
         let mut prev: Option<Value> = None;
         let mut stmt = self
             .conn_ref()?
@@ -431,11 +448,29 @@ impl Store {
             if check.broken.is_some() {
                 break;
             }
+            if record.get("operator").is_some() {
+                decided.push((seq, index, record.clone()));
+            }
             check.head = Some((seq, hash));
             prev = Some(record);
             index += 1;
         }
+        drop(q);
+        drop(stmt);
         check.records = index;
+        for (seq, index, record) in &decided {
+            match self.check_operator(record) {
+                Ok(OperatorCheck::Signed) => check.signed += 1,
+                Ok(OperatorCheck::Token) => check.by_token += 1,
+                Ok(OperatorCheck::Unsigned) => {}
+                Err(why) => {
+                    check.broken = Some((*seq, *index, why));
+                    check.records = *index;
+                    check.head = None;
+                    return Ok(check);
+                }
+            }
+        }
         if check.broken.is_none() {
             let total: i64 = self
                 .conn_ref()?
@@ -457,6 +492,46 @@ impl Store {
             }
         }
         Ok(check)
+    }
+
+    /// The operators' signatures of a PostgreSQL chain that verified, checked like SQLite's:
+    /// every record an operator decided, against that operator's public key.
+    fn check_operators_on_postgres(&mut self, mut check: ChainCheck) -> Result<ChainCheck> {
+        if check.broken.is_some() {
+            return Ok(check);
+        }
+        let mut after = 0;
+        loop {
+            let page = match &mut self.backend {
+                AnyStore::Postgres(p) => p
+                    .records_after(after, 10_000)
+                    .map_err(|e| with_path(store_error(e), &self.path))?,
+                AnyStore::Sqlite(_) => return Ok(check),
+            };
+            if page.is_empty() {
+                return Ok(check);
+            }
+            for record in &page {
+                after = record.get("seq").and_then(Value::as_u64).unwrap_or(after);
+                if record.get("operator").is_none() {
+                    continue;
+                }
+                match self.check_operator(record) {
+                    Ok(OperatorCheck::Signed) => check.signed += 1,
+                    Ok(OperatorCheck::Token) => check.by_token += 1,
+                    Ok(OperatorCheck::Unsigned) => {}
+                    Err(why) => {
+                        check.broken = Some((after, after.saturating_sub(1), why));
+                        check.head = None;
+                        return Ok(check);
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_operator(&mut self, record: &Value) -> std::result::Result<OperatorCheck, String> {
+        behalf_server::operators::signing::check_operator(&mut self.backend, record)
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>> {

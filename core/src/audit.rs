@@ -34,6 +34,10 @@ pub struct AuditRecord {
     pub matched_permission: Option<Arc<str>>,
     pub approval_id: Option<String>,
     pub grant_id: Option<String>,
+    /// Who signed an approval or denial, with the signature itself (`behalf serve`): present
+    /// only when an operator decided, so every record without one hashes as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Value>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -74,6 +78,11 @@ impl AuditRecord {
         text(out, "event", Some(self.event));
         text(out, "grantId", self.grant_id.as_deref());
         text(out, "matchedPermission", self.matched_permission.as_deref());
+        if let Some(operator) = &self.operator {
+            out.push_str("\"operator\":");
+            canonical::write(operator, out);
+            out.push(',');
+        }
         out.push_str("\"params\":");
         match &self.params {
             Some(map) => canonical::write_map(map, out),
@@ -422,6 +431,7 @@ pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
         matched_permission: s("matchedPermission").map(|p| Arc::from(p.as_str())),
         approval_id: s("approvalId"),
         grant_id: s("grantId"),
+        operator: v.get("operator").filter(|o| o.is_object()).cloned(),
         prev_hash: s("prevHash")?,
         hash: s("hash")?,
     })
@@ -452,6 +462,7 @@ mod tests {
             matched_permission: Some(Arc::from("p")),
             approval_id: None,
             grant_id: Some("grt_1".into()),
+            operator: None,
             prev_hash: GENESIS.into(),
             hash: String::new(),
         };
@@ -461,5 +472,38 @@ mod tests {
         let mut chained = record.clone();
         chained.chain_to(GENESIS, &mut String::new());
         assert_eq!(chained.hash, chain_hash(GENESIS, &record.body_value()));
+    }
+
+    #[test]
+    fn an_operator_is_hashed_in_its_sorted_place_and_only_when_present() {
+        let mut record = AuditRecord {
+            seq: 7,
+            time: 1_795_000_000_000,
+            event: "approval.granted",
+            request_id: None,
+            agent_id: Some("agent_a".into()),
+            action: Some("deploy".into()),
+            vendor: Some("vercel.com".into()),
+            resource: None,
+            params: Some(Map::new()),
+            decision: None,
+            reason: None,
+            matched_permission: Some(Arc::from("p")),
+            approval_id: Some("apr_1".into()),
+            grant_id: Some("grt_1".into()),
+            operator: None,
+            prev_hash: GENESIS.into(),
+            hash: String::new(),
+        };
+        let mut without = String::new();
+        record.write_canonical_body(&mut without);
+        assert!(!without.contains("operator"));
+        record.operator = Some(json!({"name": "alice", "assertion": {"signature": "c2ln"}}));
+        let mut with = String::new();
+        record.write_canonical_body(&mut with);
+        assert_eq!(with, canonical::to_string(&record.body_value()));
+        assert!(with.contains("\"matchedPermission\":\"p\",\"operator\":{"));
+        let back = record_from_value(&record.to_value());
+        assert_eq!(back.and_then(|r| r.operator), record.operator);
     }
 }

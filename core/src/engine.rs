@@ -459,6 +459,7 @@ impl Engine {
             matched_permission: d.matched_permission.clone(),
             approval_id: d.approval_id.clone(),
             grant_id: d.grant_id.clone(),
+            operator: None,
             prev_hash: String::new(),
             hash: String::new(),
         });
@@ -637,6 +638,7 @@ fn approval_record(
         matched_permission: Some(approval.permission.clone()),
         approval_id: Some(approval.id.clone()),
         grant_id: grant_id.map(str::to_string),
+        operator: None,
         prev_hash: String::new(),
         hash: String::new(),
     }

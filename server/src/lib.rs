@@ -2,6 +2,7 @@
 //! state (approvals, grants, usage, the audit chain), agents identified by their keys, and
 //! approvals made by people. How it works: docs/server.md.
 
+pub mod agents;
 pub mod auth;
 pub mod clock;
 pub mod dashboard;
@@ -33,6 +34,9 @@ pub struct ServeOptions {
     pub state: PathBuf,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// The origin browsers open the dashboard at, and passkeys are bound to; by default
+    /// `http(s)://localhost:PORT` (WebAuthn needs a host name, not an address).
+    pub public_url: Option<String>,
     /// The system clock, or a fixed instant (`BEHALF_NOW`, for tests).
     pub clock: clock::Clock,
     /// How a group commit reaches the disk (`--sync`).
@@ -50,12 +54,30 @@ pub enum Sync {
     Normal,
 }
 
+impl ServeOptions {
+    /// The dashboard's origin: `--public-url`, or localhost on the port listened on.
+    pub fn public_url(&self, port: u16) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if self.tls_cert.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://localhost:{port}")
+            }
+        }
+    }
+}
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7777";
 
 /// The whole HTTP surface: `/v1`, health and metrics, the dashboard.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(v1::routes())
+        .merge(operators::routes())
         .merge(health::routes())
         .merge(dashboard::routes())
         .with_state(state)
@@ -119,6 +141,16 @@ pub async fn serve_on(
     options: ServeOptions,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    let public_url = options.public_url(bound.port());
+    let origin = webauthn_rs::prelude::Url::parse(&public_url)
+        .map_err(|e| format!("the public URL `{public_url}` is not a URL: {e}"))?;
+    let operators = operators::Operators::new(&origin)?;
     // Opening may block (PostgreSQL's client connects and migrates synchronously): not on
     // the runtime's own thread.
     let state = tokio::task::block_in_place(|| {
@@ -127,6 +159,7 @@ pub async fn serve_on(
             options.policy.clone(),
             options.clock,
             options.sync,
+            operators,
         )
     })?;
     tokio::spawn(watch_policy(state.clone()));
@@ -140,13 +173,8 @@ pub async fn serve_on(
             now_ms: Box::new(move || clock.now()),
         },
     );
-    let app = router(state);
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+    // The client's address reaches handlers (sign-in attempts are counted per address).
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     match (&options.tls_cert, &options.tls_key) {
         (Some(cert), Some(key)) => {
             // One process-wide provider: ring (rustls has no default without aws-lc).
@@ -170,7 +198,7 @@ pub async fn serve_on(
             axum_server::from_tcp_rustls(listener, config)
                 .map_err(|e| format!("cannot serve on {bound}: {e}"))?
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app)
                 .await
                 .map_err(|e| format!("the server stopped: {e}"))
         }

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::events::Record;
 use crate::metrics::Metrics;
+use crate::operators::Operators;
 use crate::policy::PolicyWatch;
 use crate::writer::Writer;
 
@@ -40,6 +41,8 @@ struct Shared {
     events: broadcast::Sender<Arc<Record>>,
     /// Idle read connections (key lookups, listings); one is opened when none is idle.
     readers: Mutex<Vec<AnyStore>>,
+    /// Passkeys, ceremonies, sign-in counters (`operators`).
+    operators: Operators,
     /// Keys found valid on their last lookup (hash → agent, key id): used only while the
     /// database cannot be read. Revocation is seen at once whenever it can.
     known_keys: Mutex<std::collections::HashMap<String, (String, String)>>,
@@ -94,6 +97,7 @@ impl AppState {
         policy_path: PathBuf,
         clock: Clock,
         sync: crate::Sync,
+        operators: Operators,
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
         let mut store = open_store(&state_path)?;
@@ -130,6 +134,7 @@ impl AppState {
                 events,
                 readers: Mutex::new(Vec::new()),
                 known_keys: Mutex::new(std::collections::HashMap::new()),
+                operators,
             }),
         })
     }
@@ -161,6 +166,10 @@ impl AppState {
 
     pub fn events(&self) -> &broadcast::Sender<Arc<Record>> {
         &self.inner.events
+    }
+
+    pub fn operators(&self) -> &Operators {
+        &self.inner.operators
     }
 
     /// Runs `f` on a read connection, off the async runtime.

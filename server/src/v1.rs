@@ -16,6 +16,8 @@ use serde_json::{json, Value};
 
 use crate::auth::{AgentCaller, Caller, OperatorCaller, Principal};
 use crate::error::ApiError;
+use crate::operators::sign_off::{sign_off, DecisionBody};
+use crate::operators::signing::Verdict;
 use crate::state::AppState;
 use crate::writer::{Job, VerifyInput};
 
@@ -151,46 +153,63 @@ async fn get_approval(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproveBody {
-    ttl: Option<Value>,
+/// The body of approve and deny: `{ttl?, signature?}` (`operators::sign_off`); empty is `{}`.
+fn decision_body(body: &Bytes) -> Result<DecisionBody, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(DecisionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(
+            format!("the body is not `{{\"ttl\": …, \"signature\": …}}`: {e}"),
+            "send {\"ttl\": \"30m\"} with an operator API token, or the dashboard's signed body",
+        )
+    })
 }
 
-/// `POST /v1/approvals/{id}/approve` (`{ttl?}`): opens a grant. Operators only.
+/// `POST /v1/approvals/{id}/approve` (`{ttl?, signature?}`): opens a grant. Operators only; in
+/// a dashboard session, signed with a passkey over the approval's challenge.
 async fn approve(
     OperatorCaller(by): OperatorCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let ttl = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        let parsed: ApproveBody = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                format!("the body is not `{{\"ttl\": …}}`: {e}"),
-                "send {} or {\"ttl\": \"30m\"}",
-            )
-        })?;
-        parsed.ttl
-    };
+    let body = decision_body(&body)?;
+    let signed = sign_off(&state, &by, &id, Verdict::Approve, body).await?;
+    let ttl = signed.ttl;
+    let signed = signed.operator;
     let grant = state
         .writer()
-        .step(|reply| Job::Approve { id, ttl, by, reply })
+        .step(|reply| Job::Approve {
+            id,
+            ttl,
+            by,
+            signed,
+            reply,
+        })
         .await?;
     Ok(Json(json!({ "grant": grant })))
 }
 
-/// `POST /v1/approvals/{id}/deny`. Operators only.
+/// `POST /v1/approvals/{id}/deny` (`{signature?}`). Operators only; signed like approve.
 async fn deny(
     OperatorCaller(by): OperatorCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let body = decision_body(&body)?;
+    let signed = sign_off(&state, &by, &id, Verdict::Deny, body)
+        .await?
+        .operator;
     let approval = state
         .writer()
-        .step(|reply| Job::Deny { id, by, reply })
+        .step(|reply| Job::Deny {
+            id,
+            by,
+            signed,
+            reply,
+        })
         .await?;
     Ok(Json(json!({ "approval": approval })))
 }

@@ -50,11 +50,15 @@ pub enum Job {
         id: String,
         ttl: Option<Value>,
         by: Operator,
+        /// The audit record's `operator`: who approved, and their passkey signature.
+        signed: Value,
         reply: oneshot::Sender<Result<Value, ApiError>>,
     },
     Deny {
         id: String,
         by: Operator,
+        /// The audit record's `operator`: who denied, and their passkey signature.
+        signed: Value,
         reply: oneshot::Sender<Result<Value, ApiError>>,
     },
     RevokeGrant {
@@ -371,27 +375,34 @@ impl WriterThread {
         let engine = engine_for(&mut self.engine, &policy);
         let (reply, result) = match job {
             Job::Verify { .. } => return,
-            // The operator is named in the record by the operator half (signed approvals).
+            // The operator and their signature are named in the record (`operators::sign_off`).
             Job::Approve {
                 id,
                 ttl,
                 by: _,
+                signed,
                 reply,
             } => {
                 let r = self.store.write(&policy, |tx| {
-                    behalf_store::approve_in(tx, engine, &id, ttl.as_ref(), now)
+                    behalf_store::approve_by_in(tx, engine, &id, ttl.as_ref(), Some(&signed), now)
                 });
                 (reply, r.map(|(out, _)| as_json(out)))
             }
-            Job::Deny { id, by: _, reply } => {
-                let r = self
-                    .store
-                    .write(&policy, |tx| behalf_store::deny_in(tx, engine, &id, now));
+            Job::Deny {
+                id,
+                by: _,
+                signed,
+                reply,
+            } => {
+                let r = self.store.write(&policy, |tx| {
+                    behalf_store::deny_by_in(tx, engine, &id, Some(&signed), now)
+                });
                 (reply, r.map(|(out, _)| as_json(out)))
             }
-            Job::RevokeGrant { id, by: _, reply } => {
+            Job::RevokeGrant { id, by, reply } => {
+                let by = crate::operators::sign_off::named(&by);
                 let r = self.store.write(&policy, |tx| {
-                    behalf_store::revoke_grant_in(tx, &policy, &id, now)
+                    behalf_store::revoke_grant_in(tx, &policy, &id, Some(&by), now)
                 });
                 let r = r.map(|found| match found {
                     Some((grant, _)) => as_json(Ok(grant)),

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::agent_keys::{AgentKey, AgentKeys};
 use crate::listings::{Listings, Scope};
+use crate::operators::{
+    CredentialRow, EnrollmentRefusal, OperatorRow, OperatorStore, SessionRow, TokenRow,
+};
 use crate::outbox::{Claim, Outbox, OutboxRow, OutboxUpdate};
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -166,5 +169,107 @@ impl Outbox for AnyStore {
             AnyStore::Sqlite(s) => s.record_outbox(updates),
             AnyStore::Postgres(p) => p.record_outbox(updates),
         }
+    }
+}
+
+impl AnyStore {
+    fn ops(&mut self) -> &mut dyn OperatorStore {
+        match self {
+            AnyStore::Sqlite(s) => s,
+            AnyStore::Postgres(p) => &mut **p,
+        }
+    }
+
+    /// The approval `id` as the engine saved it: what an operator's signature commits to.
+    pub fn approval_for_signing(&mut self, id: &str) -> Result<Option<Value>, StoreError> {
+        match self {
+            AnyStore::Sqlite(s) => s.approval_for_signing(id),
+            AnyStore::Postgres(p) => p.approval_for_signing(id),
+        }
+    }
+}
+
+impl OperatorStore for AnyStore {
+    fn create_operator(
+        &mut self,
+        id: &str,
+        name: &str,
+        now: Millis,
+    ) -> Result<OperatorRow, StoreError> {
+        self.ops().create_operator(id, name, now)
+    }
+    fn operators(&mut self) -> Result<Vec<OperatorRow>, StoreError> {
+        self.ops().operators()
+    }
+    fn operator(&mut self, id: &str) -> Result<Option<OperatorRow>, StoreError> {
+        self.ops().operator(id)
+    }
+    fn operator_named(&mut self, name: &str) -> Result<Option<OperatorRow>, StoreError> {
+        self.ops().operator_named(name)
+    }
+    fn remove_operator(&mut self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        self.ops().remove_operator(id, now)
+    }
+    fn add_enrollment(
+        &mut self,
+        token_hash: &str,
+        operator_id: &str,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        self.ops()
+            .add_enrollment(token_hash, operator_id, expires_at)
+    }
+    fn enrollment(
+        &mut self,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<Result<String, EnrollmentRefusal>, StoreError> {
+        self.ops().enrollment(token_hash, now)
+    }
+    fn complete_enrollment(
+        &mut self,
+        token_hash: &str,
+        credential: &CredentialRow,
+        now: Millis,
+    ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
+        self.ops().complete_enrollment(token_hash, credential, now)
+    }
+    fn credentials_of(&mut self, operator_id: &str) -> Result<Vec<CredentialRow>, StoreError> {
+        self.ops().credentials_of(operator_id)
+    }
+    fn credential(&mut self, credential_id: &str) -> Result<Option<CredentialRow>, StoreError> {
+        self.ops().credential(credential_id)
+    }
+    fn update_credential(
+        &mut self,
+        credential_id: &str,
+        passkey: &Value,
+    ) -> Result<(), StoreError> {
+        self.ops().update_credential(credential_id, passkey)
+    }
+    fn add_session(&mut self, session_hash: &str, session: &SessionRow) -> Result<(), StoreError> {
+        self.ops().add_session(session_hash, session)
+    }
+    fn session(
+        &mut self,
+        session_hash: &str,
+        now: Millis,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        self.ops().session(session_hash, now)
+    }
+    fn end_session(&mut self, session_hash: &str) -> Result<(), StoreError> {
+        self.ops().end_session(session_hash)
+    }
+    fn add_token(&mut self, token_hash: &str, token: &TokenRow) -> Result<(), StoreError> {
+        self.ops().add_token(token_hash, token)
+    }
+    fn token(&mut self, token_hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        self.ops().token(token_hash)
+    }
+    fn tokens(&mut self) -> Result<Vec<TokenRow>, StoreError> {
+        self.ops().tokens()
+    }
+    fn revoke_token(&mut self, id: &str, now: Millis) -> Result<bool, StoreError> {
+        self.ops().revoke_token(id, now)
     }
 }

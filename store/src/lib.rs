@@ -31,13 +31,18 @@ pub mod listings;
 pub mod memory;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
 pub mod migrate;
+pub mod operators;
 pub mod outbox;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "postgres")]
+mod postgres_operators;
+#[cfg(feature = "postgres")]
 mod postgres_outbox;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_operators;
 #[cfg(feature = "sqlite")]
 mod sqlite_outbox;
 
@@ -176,11 +181,24 @@ pub fn approve_in<T: StateTx + ?Sized>(
     ttl: Option<&Value>,
     now: Millis,
 ) -> Result<(Result<Grant, ApiError>, Vec<AuditRecord>), StoreError> {
+    approve_by_in(tx, engine, id, ttl, None, now)
+}
+
+/// Approves approval `id` as [`approve_in`] does, and names `operator` (who approved, with
+/// their signature) in the `approval.granted` record (`behalf serve`).
+pub fn approve_by_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    id: &str,
+    ttl: Option<&Value>,
+    operator: Option<&Value>,
+    now: Millis,
+) -> Result<(Result<Grant, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.approve(id, ttl, now);
-    finish(tx, engine).map(|records| (result, records))
+    finish_by(tx, engine, operator).map(|records| (result, records))
 }
 
 /// Denies approval `id` inside a transaction.
@@ -190,11 +208,22 @@ pub fn deny_in<T: StateTx + ?Sized>(
     id: &str,
     now: Millis,
 ) -> Result<(Result<Approval, ApiError>, Vec<AuditRecord>), StoreError> {
+    deny_by_in(tx, engine, id, None, now)
+}
+
+/// Denies approval `id` as [`deny_in`] does, naming `operator` in the `approval.denied` record.
+pub fn deny_by_in<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    id: &str,
+    operator: Option<&Value>,
+    now: Millis,
+) -> Result<(Result<Approval, ApiError>, Vec<AuditRecord>), StoreError> {
     begin(tx, engine, now)?;
     let rows = tx.rows_for_approval(engine.policy(), id, now)?;
     engine.load_rows(rows);
     let result = engine.deny(id, now);
-    finish(tx, engine).map(|records| (result, records))
+    finish_by(tx, engine, operator).map(|records| (result, records))
 }
 
 /// Revokes live grant `id` inside a transaction: its row goes and a `grant.revoked` record
@@ -203,6 +232,7 @@ pub fn revoke_grant_in<T: StateTx + ?Sized>(
     tx: &mut T,
     policy: &Policy,
     id: &str,
+    by: Option<&Value>,
     now: Millis,
 ) -> Result<Option<(Grant, Vec<AuditRecord>)>, StoreError> {
     tx.prune(now)?;
@@ -229,6 +259,7 @@ pub fn revoke_grant_in<T: StateTx + ?Sized>(
         matched_permission: Some(grant.permission.clone()),
         approval_id: Some(grant.approval_id.clone()),
         grant_id: Some(grant.id.clone()),
+        operator: by.cloned(),
         prev_hash: String::new(),
         hash: String::new(),
     };
@@ -261,11 +292,28 @@ fn finish<T: StateTx + ?Sized>(
     tx: &mut T,
     engine: &mut Engine,
 ) -> Result<Vec<AuditRecord>, StoreError> {
+    finish_by(tx, engine, None)
+}
+
+/// `finish`, with `operator` named in the step's approval records.
+fn finish_by<T: StateTx + ?Sized>(
+    tx: &mut T,
+    engine: &mut Engine,
+    operator: Option<&Value>,
+) -> Result<Vec<AuditRecord>, StoreError> {
     let changes = engine.take_changes();
     if !changes.is_empty() {
         tx.apply(&changes)?;
     }
-    let records = tx.append_audit(engine.take_unchained_audit())?;
+    let mut unchained = engine.take_unchained_audit();
+    if let Some(operator) = operator {
+        for record in &mut unchained {
+            if record.event.starts_with("approval.") {
+                record.operator = Some(operator.clone());
+            }
+        }
+    }
+    let records = tx.append_audit(unchained)?;
     tx.enqueue_webhooks(&records, &engine.policy().webhooks)?;
     Ok(records)
 }

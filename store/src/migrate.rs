@@ -36,6 +36,16 @@ struct Table {
     order: &'static str,
 }
 
+/// Tables a SQLite state has only once they were first used (operators and what identifies
+/// them): absent, they are copied as empty.
+const CREATED_ON_FIRST_USE: &[&str] = &[
+    "operators",
+    "operator_enrollments",
+    "operator_credentials",
+    "operator_sessions",
+    "operator_tokens",
+];
+
 /// Tables in the order they are copied. `webhook_outbox` keeps its ids' order, not its ids.
 const TABLES: &[Table] = &[
     Table {
@@ -117,6 +127,38 @@ const TABLES: &[Table] = &[
         columns: &["key_id", "agent_id", "hash", "created_at", "revoked_at"],
         order: "created_at, key_id",
     },
+    Table {
+        name: "operators",
+        columns: &["id", "name", "created_at", "removed_at"],
+        order: "created_at, id",
+    },
+    Table {
+        name: "operator_enrollments",
+        columns: &["token_hash", "operator_id", "expires_at", "used_at"],
+        order: "token_hash",
+    },
+    Table {
+        name: "operator_credentials",
+        columns: &["credential_id", "operator_id", "passkey", "created_at"],
+        order: "created_at, credential_id",
+    },
+    Table {
+        name: "operator_sessions",
+        columns: &["session_hash", "operator_id", "csrf_token", "expires_at"],
+        order: "session_hash",
+    },
+    Table {
+        name: "operator_tokens",
+        columns: &[
+            "token_hash",
+            "id",
+            "operator_id",
+            "label",
+            "created_at",
+            "revoked_at",
+        ],
+        order: "created_at, id",
+    },
 ];
 
 /// Columns that hold integers (the rest are text).
@@ -180,6 +222,17 @@ pub fn sqlite_to_postgres(
     let conn = source.conn_ref();
     let mut report = MoveReport::default();
     for t in TABLES {
+        let present: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [t.name],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if present == 0 && CREATED_ON_FIRST_USE.contains(&t.name) {
+            report.tables.push((t.name, 0));
+            continue;
+        }
         let total: i64 = conn
             .query_row(&format!("SELECT count(*) FROM {}", t.name), [], |r| {
                 r.get(0)

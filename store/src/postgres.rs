@@ -112,6 +112,11 @@ CREATE TABLE agent_keys (key_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL,
     hash TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, revoked_at BIGINT);
 ",
     },
+    Migration {
+        version: 3,
+        name: "operators",
+        sql: crate::postgres_operators::SCHEMA,
+    },
 ];
 
 /// A migration's state in one database.
@@ -493,6 +498,21 @@ impl PostgresStore {
             self.on_error(e);
         }
         result
+    }
+
+    /// The approval `id` as the engine saved it: what an operator's signature commits to.
+    pub fn approval_for_signing(&mut self, id: &str) -> Result<Option<Value>, StoreError> {
+        self.with_client(|c| {
+            let row = c
+                .query_opt("SELECT record FROM approvals WHERE id = $1", &[&id])
+                .map_err(sql)?;
+            row.map(|r| {
+                serde_json::from_str(r.get::<_, &str>(0)).map_err(|_| {
+                    StoreError::Corrupt(format!("the stored approval `{id}` is damaged"))
+                })
+            })
+            .transpose()
+        })
     }
 
     /// The last `n` chained records with `seq` greater than `after`, oldest first, as

@@ -131,7 +131,9 @@ fn revoke_behaves<S: StateStore>(store: &mut S, audit: impl Fn(&mut S) -> Vec<St
     let grant_id = grant.unwrap().id.to_string();
     assert_eq!(decide(store, &mut engine).reason.as_str(), "approved");
     let revoked = store
-        .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, now))
+        .write(&policy, |tx| {
+            revoke_grant_in(tx, &policy, &grant_id, None, now)
+        })
         .unwrap();
     assert_eq!(revoked.map(|(g, _)| g.id), Some(grant_id.clone()));
     assert_eq!(
@@ -139,7 +141,9 @@ fn revoke_behaves<S: StateStore>(store: &mut S, audit: impl Fn(&mut S) -> Vec<St
         "requires_approval"
     );
     let again = store
-        .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, now))
+        .write(&policy, |tx| {
+            revoke_grant_in(tx, &policy, &grant_id, None, now)
+        })
         .unwrap();
     assert!(again.is_none(), "a revoked grant is gone");
     assert_eq!(

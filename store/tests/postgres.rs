@@ -475,7 +475,9 @@ fn webhook_events_and_revoked_grants_chain_on_postgres_as_on_sqlite() {
     let grant = granted.unwrap();
     let grant_id = grant.id.clone();
     let revoked = store
-        .write(&policy, |tx| revoke_grant_in(tx, &policy, &grant_id, NOW))
+        .write(&policy, |tx| {
+            revoke_grant_in(tx, &policy, &grant_id, None, NOW)
+        })
         .unwrap();
     assert!(revoked.is_some(), "the live grant was found");
     let after = verify(&mut store, &mut engine, &request).unwrap();

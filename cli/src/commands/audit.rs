@@ -37,12 +37,18 @@ pub enum AuditCommand {
         #[arg(short, long)]
         follow: bool,
     },
-    /// Re-check the whole chain (seq, prevHash links, hashes); names the first bad record
-    #[command(after_help = "Exit 0 when the chain is intact, 1 when it is broken.
+    /// Re-check the whole chain (seq, prevHash links, hashes) and every operator's signature;
+    /// names the first bad record
+    #[command(
+        after_help = "Exit 0 when the chain is intact, 1 when it is broken. An approval or
+denial made in `behalf serve`'s dashboard carries the operator's passkey signature over a
+challenge that commits to the approval id and the request: it is checked against the
+operator's stored public key (docs/operators.md).
 
 Examples:
   behalf audit verify
-  behalf audit verify --json")]
+  behalf audit verify --json"
+    )]
     Verify {
         /// Print the report as JSON
         #[arg(long)]
@@ -105,6 +111,8 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
                         "problem": broken.map(|b| b.2.clone()),
                         "head": check.head.as_ref().map(|h| json!({"seq": h.0, "hash": h.1})),
                         "unchained": check.unchained,
+                        "signedByOperators": check.signed,
+                        "byOperatorTokens": check.by_token,
                     })
                 );
             } else if let Some((seq, index, why)) = &check.broken {
@@ -126,6 +134,15 @@ pub fn audit(g: &Globals, c: AuditCommand) -> Result<u8> {
                         check.unchained,
                         plural(usize::try_from(check.unchained).unwrap_or(0)),
                         if check.unchained == 1 { "it" } else { "them" }
+                    );
+                }
+                if check.signed + check.by_token > 0 {
+                    println!(
+                        "operators: {} signature{} verified with their passkeys, {} by operator API token{}",
+                        check.signed,
+                        plural(usize::try_from(check.signed).unwrap_or(0)),
+                        check.by_token,
+                        plural(usize::try_from(check.by_token).unwrap_or(0)),
                     );
                 }
             }

@@ -27,7 +27,7 @@ pub fn generate() -> Result<NewKey, getrandom::Error> {
 }
 
 /// Uniform base62 by rejection sampling (no modulo bias).
-fn random_base62(len: usize) -> Result<String, getrandom::Error> {
+pub fn random_base62(len: usize) -> Result<String, getrandom::Error> {
     let mut out = String::with_capacity(len);
     let mut buf = [0u8; 64];
     while out.len() < len {

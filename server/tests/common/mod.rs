@@ -80,6 +80,7 @@ impl TestServer {
             state: state_path.clone(),
             tls_cert,
             tls_key,
+            public_url: None,
             clock: now.map_or(Clock::system(), Clock::fixed),
             sync: behalf_server::Sync::Full,
         };
