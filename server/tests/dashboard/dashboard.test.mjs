@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { BehalfClient } from '../../../bindings-js/js/client.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BEHALF = process.env.BEHALF_BIN || join(ROOT, 'target/debug/behalf');
@@ -174,6 +175,16 @@ test('a held request arrives live, is approved with a passkey, and the agent ret
   assert.equal(retry.reason, 'approved');
   assert.ok(retry.grantId);
   ids.grantA = retry.grantId;
+  // The same retry as an agent makes it: through the JS client, and through `behalf verify
+  // --url` (the path `behalf mcp proxy --url` decides on).
+  const client = new BehalfClient({ url: origin, apiKey: agentKey });
+  const viaClient = await client.verify({ agentId: AGENT, action: 'deploy', vendor: 'vercel.com', params: { env: 'production' } });
+  assert.equal(viaClient.reason, 'approved', JSON.stringify(viaClient));
+  assert.equal(viaClient.grantId, ids.grantA);
+  const cli = spawnSync(BEHALF, ['verify', '--json', '--url', origin, '--agent', AGENT, '--action', 'deploy',
+    '--vendor', 'vercel.com', '--param', 'env=production'], { env: { ...process.env, BEHALF_AGENT_KEY: agentKey }, encoding: 'utf8' });
+  assert.equal(cli.status, 0, cli.stdout + cli.stderr);
+  assert.equal(JSON.parse(cli.stdout).grantId, ids.grantA);
 });
 
 test('the approval record names the operator and carries the passkey assertion', async () => {
