@@ -28,6 +28,9 @@ pub struct MigrateArgs {
 #[derive(Subcommand, Debug)]
 pub enum MigrateCommand {
     /// List the schema migrations and whether the database has each
+    #[command(after_help = "Examples:
+  behalf migrate status --url postgres://behalf@db.internal/behalf
+  BEHALF_STATE_URL=postgres://behalf@db.internal/behalf behalf migrate status --json")]
     Status {
         /// The PostgreSQL database [default: BEHALF_STATE_URL]
         #[arg(long, value_name = "URL")]
@@ -37,6 +40,9 @@ pub enum MigrateCommand {
     },
     /// Apply the migrations the database does not have yet (every behalf also does this when
     /// it opens the database, under an advisory lock)
+    #[command(after_help = "Examples:
+  behalf migrate up --url postgres://behalf@db.internal/behalf
+  BEHALF_STATE_URL=postgres://behalf@db.internal/behalf behalf migrate up")]
     Up {
         /// The PostgreSQL database [default: BEHALF_STATE_URL]
         #[arg(long, value_name = "URL")]
