@@ -114,8 +114,17 @@ impl SqliteStore {
             wait,
             legacy: false,
         };
-        store.init()?;
-        Ok(store)
+        // Opening a fresh database (the switch to WAL, the schema) can find another process
+        // doing the same and get a busy answer that SQLite does not wait on: retried like a step.
+        let started = Instant::now();
+        loop {
+            match store.init() {
+                Err(StoreError::Conflict(_)) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => return other.map(|()| store),
+            }
+        }
     }
 
     fn init(&mut self) -> Result<(), StoreError> {
@@ -187,15 +196,26 @@ impl SqliteStore {
         policy: &Policy,
         step: &mut dyn FnMut(&mut SqliteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.migrate(policy)?;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Deferred)
-            .map_err(sql)?;
-        let mut stx = SqliteTx { tx };
-        let out = step(&mut stx)?;
-        stx.tx.commit().map_err(sql)?;
-        Ok(out)
+        let started = Instant::now();
+        loop {
+            let attempt = (|| {
+                self.migrate(policy)?;
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Deferred)
+                    .map_err(sql)?;
+                let mut stx = SqliteTx { tx };
+                let out = step(&mut stx)?;
+                stx.tx.commit().map_err(sql)?;
+                Ok(out)
+            })();
+            match attempt {
+                Err(StoreError::Conflict(_)) if started.elapsed() < self.wait => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Turns schema 1's one state row into rows, once.
