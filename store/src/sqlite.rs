@@ -97,6 +97,22 @@ fn sql(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Runs `attempt` again while it reports a conflict (a busy database), for `wait` in all.
+fn retrying<T>(
+    wait: Duration,
+    mut attempt: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let started = Instant::now();
+    loop {
+        match attempt() {
+            Err(StoreError::Conflict(_)) if started.elapsed() < wait => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn damaged(what: &str) -> StoreError {
     StoreError::Corrupt(format!(
         "a stored {what} is damaged: the saved state cannot be restored"
@@ -116,15 +132,8 @@ impl SqliteStore {
         };
         // Opening a fresh database (the switch to WAL, the schema) can find another process
         // doing the same and get a busy answer that SQLite does not wait on: retried like a step.
-        let started = Instant::now();
-        loop {
-            match store.init() {
-                Err(StoreError::Conflict(_)) if started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return other.map(|()| store),
-            }
-        }
+        retrying(wait, || store.init())?;
+        Ok(store)
     }
 
     fn init(&mut self) -> Result<(), StoreError> {
@@ -196,26 +205,25 @@ impl SqliteStore {
         policy: &Policy,
         step: &mut dyn FnMut(&mut SqliteTx<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let started = Instant::now();
-        loop {
-            let attempt = (|| {
-                self.migrate(policy)?;
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Deferred)
-                    .map_err(sql)?;
-                let mut stx = SqliteTx { tx };
-                let out = step(&mut stx)?;
-                stx.tx.commit().map_err(sql)?;
-                Ok(out)
-            })();
-            match attempt {
-                Err(StoreError::Conflict(_)) if started.elapsed() < self.wait => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return other,
-            }
-        }
+        self.run_step(TransactionBehavior::Deferred, policy, step)
+    }
+
+    /// Runs `step` in one transaction of `behavior` and commits it, the whole step again on a
+    /// conflict (for `wait` in all).
+    fn run_step<T>(
+        &mut self,
+        behavior: TransactionBehavior,
+        policy: &Policy,
+        step: &mut dyn FnMut(&mut SqliteTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        retrying(self.wait, || {
+            self.migrate(policy)?;
+            let tx = self.conn.transaction_with_behavior(behavior).map_err(sql)?;
+            let mut stx = SqliteTx { tx };
+            let out = step(&mut stx)?;
+            stx.tx.commit().map_err(sql)?;
+            Ok(out)
+        })
     }
 
     /// Turns schema 1's one state row into rows, once.
@@ -363,29 +371,7 @@ impl StateStore for SqliteStore {
     where
         F: FnMut(&mut SqliteTx<'_>) -> Result<T, StoreError>,
     {
-        let started = Instant::now();
-        loop {
-            let attempt = (|| {
-                self.migrate(policy)?;
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(sql)?;
-                let mut stx = SqliteTx { tx };
-                let out = step(&mut stx)?;
-                stx.tx.commit().map_err(sql)?;
-                Ok(out)
-            })();
-            match attempt {
-                Err(StoreError::Conflict(why)) => {
-                    if started.elapsed() >= self.wait {
-                        return Err(StoreError::Conflict(why));
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                other => return other,
-            }
-        }
+        self.run_step(TransactionBehavior::Immediate, policy, &mut step)
     }
 }
 
