@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard's build and test tools, idempotently: openssl headers and pkg-config for
-# webauthn-rs (openssl-sys), Debian's chromium (never a downloaded browser), and playwright-core
-# from server/tests/dashboard's lock file.
+# webauthn-rs (openssl-sys), Debian's chromium (never a downloaded browser), and from
+# server/tests/dashboard's lock file playwright-core, the MCP SDK and server-filesystem.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -22,7 +22,8 @@ if ! have node || ! have npm; then
 fi
 
 cd "$ROOT/server/tests/dashboard"
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step "npm ci (dashboard tests: playwright-core, no browser download)"
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ ! -d node_modules/@modelcontextprotocol/server-filesystem ]; then
+  step "npm ci (dashboard tests: playwright-core, MCP SDK, server-filesystem; no browser download)"
   PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi

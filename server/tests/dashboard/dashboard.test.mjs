@@ -1,8 +1,9 @@
 // The approvals dashboard end to end: `behalf serve` on 127.0.0.1, driven in Debian's headless
 // chromium (playwright-core, never a downloaded browser) with the DevTools virtual
 // authenticator standing in for a person's passkey. An operator enrolls, sees a held request
-// arrive live, approves it with a passkey signature, the agent's retry succeeds, the grant
-// window passes (the server restarted with BEHALF_NOW, its testing-only fixed clock), deny,
+// arrive live, approves it with a passkey signature, the agent's retry succeeds (over the HTTP
+// API, through BehalfClient, `behalf verify --url`, and the official MCP SDK client through
+// `behalf mcp proxy --url` in front of the real server-filesystem), the grant window passes (the server restarted with BEHALF_NOW, its testing-only fixed clock), deny,
 // revoke, and every refusal of the operator API. Then an agent with its own key and a shell
 // tries every way to approve itself, and fails. Editing behalf.json or the state database on
 // the server's host is out of scope: whoever can do that is the server's administrator.
@@ -11,16 +12,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, realpathSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { BehalfClient } from '../../../bindings-js/js/client.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BEHALF = process.env.BEHALF_BIN || join(ROOT, 'target/debug/behalf');
 const SHOTS = join(ROOT, 'test-output/dashboard');
+const FILESYSTEM = join(import.meta.dirname, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
 const AGENT = 'agent_claude_code';
 
 let project; let agentHome; let port; let origin; let server; let browser; let context; let page;
@@ -95,6 +99,14 @@ before(async () => {
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   assert.equal(behalf(['init']).code, 0);
+  // The starter policy, plus what an agent behind `behalf mcp proxy --server filesystem` needs:
+  // reads allowed, writes held for a person.
+  const policy = JSON.parse(readFileSync(join(project, 'behalf.json'), 'utf8'));
+  policy.passports[0].permissions.push(
+    { id: 'fs_read', action: ['read_*', 'list_*'], vendor: 'filesystem' },
+    { id: 'fs_write', action: 'write_file', vendor: 'filesystem', effect: 'require_approval', approval: { grantTtl: '10m' } },
+  );
+  writeFileSync(join(project, 'behalf.json'), JSON.stringify(policy, null, 2));
   const key = behalf(['agents', 'key', 'create', AGENT, '--quiet']);
   assert.equal(key.code, 0, key.err);
   agentKey = key.out;
@@ -185,6 +197,56 @@ test('a held request arrives live, is approved with a passkey, and the agent ret
     '--vendor', 'vercel.com', '--param', 'env=production'], { env: { ...process.env, BEHALF_AGENT_KEY: agentKey }, encoding: 'utf8' });
   assert.equal(cli.status, 0, cli.stdout + cli.stderr);
   assert.equal(JSON.parse(cli.stdout).grantId, ids.grantA);
+});
+
+test('an MCP agent behind `behalf mcp proxy --url` is held, approved by passkey, and its retry writes the file', async () => {
+  // The agent's side: its own directory with no behalf.json and no state, the official MCP SDK
+  // client, the proxy deciding on this server with the agent's key, the real server-filesystem.
+  const data = join(realpathSync(agentHome), 'data');
+  mkdirSync(data, { recursive: true });
+  const transport = new StdioClientTransport({
+    command: BEHALF,
+    args: ['mcp', 'proxy', '--url', origin, '--agent', AGENT, '--server', 'filesystem', '--', process.execPath, FILESYSTEM, data],
+    cwd: agentHome,
+    env: { ...process.env, BEHALF_AGENT_KEY: agentKey },
+    stderr: 'pipe',
+  });
+  const client = new Client({ name: 'behalf-dashboard-test', version: '1.0.0' });
+  await client.connect(transport);
+  const textOf = (r) => (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+  try {
+    const notes = join(data, 'notes.txt');
+    const call = { name: 'write_file', arguments: { path: notes, content: 'shipped\n' } };
+    const held = await client.callTool(call);
+    const text = textOf(held);
+    assert.equal(held.isError, true, text);
+    assert.ok(text.startsWith('APPROVAL REQUIRED'), text);
+    const id = text.match(/Approval ID: (apr_[A-Za-z0-9]+)/)?.[1];
+    assert.ok(id, text);
+    const link = `${origin}/dashboard/approvals/${id}`;
+    assert.ok(text.includes(`Approve at: ${link}`), text);
+    assert.equal(existsSync(notes), false, 'a held write is not executed');
+
+    // The person follows the link in the held message and approves with a passkey.
+    await page.goto(link);
+    const card = page.locator(`#approval-one [data-approval="${id}"]`);
+    await card.waitFor();
+    const shown = await card.textContent();
+    for (const part of [AGENT, 'write_file', 'filesystem', 'fs_write']) assert.ok(shown.includes(part), `the card shows ${part}`);
+    await card.getByRole('button', { name: 'Approve with passkey' }).click();
+    await page.getByText(`approved ${id}`).waitFor();
+
+    const retry = await client.callTool(call);
+    assert.notEqual(retry.isError, true, textOf(retry));
+    assert.equal(readFileSync(notes, 'utf8'), 'shipped\n');
+    const { records } = (await http('GET', '/v1/audit?after=0&limit=500', { headers: asAgent.authorization() })).json;
+    const granted = records.find((r) => r.event === 'approval.granted' && r.approvalId === id);
+    assert.equal(granted.operator.name, 'alice');
+    assert.equal(granted.operator.via, 'passkey');
+    assert.ok(records.some((r) => r.event === 'decision' && r.action === 'write_file' && r.reason === 'approved'), 'the retry is recorded as approved');
+  } finally {
+    await client.close();
+  }
 });
 
 test('the approval record names the operator and carries the passkey assertion', async () => {
@@ -341,13 +403,13 @@ test('the audit log shows its chain checked, and audit verify checks every signa
   await page.locator('#chain:not(.unknown), #chain:not(:has-text("checking"))').first().waitFor();
   await page.waitForFunction(() => !document.getElementById('chain').textContent.includes('checking'));
   assert.match(await page.locator('#chain').getAttribute('class'), /\bok\b/, await page.locator('#chain').textContent());
-  assert.match(await page.locator('#chain').textContent(), /3 signed by operators/);
+  assert.match(await page.locator('#chain').textContent(), /4 signed by operators/);
   await page.screenshot({ path: join(SHOTS, 'audit-desktop.png'), fullPage: true });
   const verify = behalf(['audit', 'verify', '--json']);
   assert.equal(verify.code, 0, verify.out);
   const report = JSON.parse(verify.out);
   assert.equal(report.ok, true);
-  assert.equal(report.signedByOperators, 3);
+  assert.equal(report.signedByOperators, 4);
   assert.equal(report.byOperatorTokens, 1);
 });
 
