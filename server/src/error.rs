@@ -73,6 +73,11 @@ impl ApiError {
         )
     }
 
+    /// 503: a read of the state database failed.
+    pub fn state_unreadable(e: &behalf_store::StoreError) -> ApiError {
+        ApiError::unavailable(format!("the state database cannot be read: {e}"))
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

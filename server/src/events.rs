@@ -3,6 +3,8 @@
 //! on its host). One tailer reads the chain after each commit (and every
 //! [`POLL_EVERY`], for writes by other processes) and fans the records out; each stream sends
 //! only what its caller may read. `Last-Event-ID` (the record's `seq`) resumes a stream.
+//! While no stream is open the tailer reads nothing but the chain's head, every
+//! [`POLL_EVERY`]: a busy server with no dashboard open does no work per commit for events.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -56,6 +58,17 @@ impl Record {
 pub async fn tail(state: AppState) {
     let mut last = head(&state).await;
     loop {
+        if state.events().receiver_count() == 0 {
+            // Nobody listens: keep up with the head only. The head is read before the count is
+            // looked at again: a stream that subscribed after that look reads a head at least
+            // as new itself and starts after it, so skipping to `now` loses it nothing.
+            tokio::time::sleep(POLL_EVERY).await;
+            let now = head(&state).await;
+            if state.events().receiver_count() == 0 {
+                last = last.max(now);
+                continue;
+            }
+        }
         tokio::select! {
             _ = state.committed().notified() => {}
             _ = tokio::time::sleep(POLL_EVERY) => {}
@@ -95,7 +108,11 @@ pub async fn stream(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let live = state.events().subscribe();
     let mut backlog = Vec::new();
-    let mut sent = 0;
+    // A new stream follows from the head on (the tailer may still hold older records).
+    let mut sent = match after {
+        Some(_) => 0,
+        None => head(&state).await,
+    };
     if let Some(after) = after {
         let scope_agent = agent.clone();
         let page = state

@@ -23,6 +23,8 @@ pub const BUSY: Duration = Duration::from_secs(2);
 /// How long a step on PostgreSQL keeps retrying lost serialization races in all: instances
 /// deciding against one budget row race each other, and a retry is cheap.
 pub const SHARED_WAIT: Duration = Duration::from_secs(10);
+/// The write-ahead log's size, in pages, at which the writer checkpoints it (SQLite).
+pub const CHECKPOINT_PAGES: u32 = 100;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,9 +45,8 @@ struct Shared {
     readers: Mutex<Vec<AnyStore>>,
     /// Passkeys, ceremonies, sign-in counters (`operators`).
     operators: Operators,
-    /// Keys found valid on their last lookup (hash → agent, key id): used only while the
-    /// database cannot be read. Revocation is seen at once whenever it can.
-    known_keys: Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// Keys found valid on their last lookup, for outages (shared with the writer).
+    known_keys: Arc<keys::KnownKeys>,
 }
 
 /// The state named by `--state`: a PostgreSQL connection string, or a SQLite file.
@@ -101,23 +102,33 @@ impl AppState {
     ) -> Result<AppState, String> {
         let policy = Arc::new(PolicyWatch::load(&policy_path, clock.now())?);
         let mut store = open_store(&state_path)?;
-        if sync == crate::Sync::Normal {
+        if let Some(sqlite) = store.sqlite() {
             // SQLite only: PostgreSQL's durability is the server's own setting.
-            if let Some(sqlite) = store.sqlite() {
+            if sync == crate::Sync::Normal {
                 sqlite
                     .conn()
                     .execute_batch("PRAGMA synchronous=NORMAL;")
                     .map_err(|e| format!("{}: {e}", state_path.display()))?;
             }
+            // The writer copies the log back into the database (checkpoints) after a commit
+            // once the log holds CHECKPOINT_PAGES: small, frequent copies instead of SQLite's
+            // default 1,000 pages, whose stall behind one commit in many was the p99
+            // (bench/SERVER.md, run 6).
+            sqlite
+                .conn()
+                .execute_batch(&format!("PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES};"))
+                .map_err(|e| format!("{}: {e}", state_path.display()))?;
         }
         let metrics = Arc::new(Metrics::default());
         let committed = Arc::new(Notify::new());
+        let known_keys = Arc::new(keys::KnownKeys::default());
         let writer = Writer::start(
             store,
             policy.clone(),
             clock,
             metrics.clone(),
             committed.clone(),
+            known_keys.clone(),
         )?;
         if is_shared(&state_path) {
             start_chainer(open_store(&state_path)?, committed.clone())?;
@@ -133,7 +144,7 @@ impl AppState {
                 committed,
                 events,
                 readers: Mutex::new(Vec::new()),
-                known_keys: Mutex::new(std::collections::HashMap::new()),
+                known_keys,
                 operators,
             }),
         })
@@ -192,49 +203,18 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal(format!("a read task failed: {e}")))?
-        .map_err(|e| ApiError::unavailable(format!("the state database cannot be read: {e}")))
+        .map_err(|e| ApiError::state_unreadable(&e))
     }
 
     /// The agent a well-formed, known, unrevoked key speaks for: `(agent_id, key_id)`.
+    /// (`POST /v1/verify` leaves the lookup to the writer, one per batch: `writer::Writer`.)
     pub async fn agent_for_key(&self, token: &str) -> Result<(String, String), ApiError> {
         if !keys::well_formed(token) {
             return Err(keys::malformed());
         }
         let hash = keys::hash(token);
         let lookup = hash.clone();
-        let found = match self.read(move |s| s.agent_key_by_hash(&lookup)).await {
-            Ok(found) => found,
-            Err(e) => {
-                // The database is unreachable: a key this instance saw valid moments ago still
-                // names its agent, so the request reaches the writer and is denied (and
-                // recorded once the database is back) instead of being refused unnamed. A key
-                // it never saw is refused, as nothing can be checked.
-                let seen = self
-                    .inner
-                    .known_keys
-                    .lock()
-                    .ok()
-                    .and_then(|k| k.get(&hash).cloned());
-                return seen.ok_or(e);
-            }
-        };
-        match found {
-            None => Err(keys::unknown()),
-            Some(k) if k.revoked_at.is_some() => {
-                if let Ok(mut known) = self.inner.known_keys.lock() {
-                    known.remove(&hash);
-                }
-                Err(keys::revoked(&k.key_id))
-            }
-            Some(k) => {
-                if let Ok(mut known) = self.inner.known_keys.lock() {
-                    if known.len() >= 10_000 {
-                        known.clear();
-                    }
-                    known.insert(hash, (k.agent_id.clone(), k.key_id.clone()));
-                }
-                Ok((k.agent_id, k.key_id))
-            }
-        }
+        let found = self.read(move |s| s.agent_key_by_hash(&lookup)).await;
+        self.inner.known_keys.resolve(&hash, found)
     }
 }

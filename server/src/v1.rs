@@ -14,7 +14,7 @@ use behalf_store::{Listings, Scope};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{AgentCaller, Caller, OperatorCaller, Principal};
+use crate::auth::{Caller, OperatorCaller, PresentedKey, Principal};
 use crate::error::ApiError;
 use crate::operators::sign_off::{sign_off, DecisionBody};
 use crate::operators::signing::Verdict;
@@ -74,37 +74,24 @@ fn json_text(status: StatusCode, body: String) -> Response {
 
 /// `POST /v1/verify`: the request in, the decision packet out — the same bytes every runtime
 /// returns, with status 200 whatever the decision (read `allowed`). A body that is not a
-/// request is decided `invalid_request` and recorded like any other; a request naming an
-/// agent other than the key's is refused with 403 and decides nothing.
-async fn verify(caller: AgentCaller, State(state): State<AppState>, body: Bytes) -> Response {
+/// request is decided `invalid_request` and recorded like any other. An unknown or revoked key,
+/// or a request naming an agent other than the key's, is refused (401, 403) and decides
+/// nothing; the writer checks the key (`writer::Writer::verify`).
+async fn verify(key: PresentedKey, State(state): State<AppState>, body: Bytes) -> Response {
     let started = Instant::now();
     let input = match std::str::from_utf8(&body) {
         Err(_) => VerifyInput::Unreadable("the request body is not UTF-8 text"),
         Ok(text) => match behalf_core::json::from_str(text) {
-            Ok(value) => {
-                if let Some(named) = value.get("agentId").and_then(Value::as_str) {
-                    if named != caller.agent_id {
-                        return agent_mismatch(&caller.agent_id, named).into_response();
-                    }
-                }
-                VerifyInput::Value(value)
-            }
+            Ok(value) => VerifyInput::Value(value),
             Err(_) => VerifyInput::Text(text.to_string()),
         },
     };
-    let decision = state.writer().verify(input, state.clock()).await;
-    let response = json_text(StatusCode::OK, decision.to_json());
+    let response = match state.writer().verify(key.hash, input, state.clock()).await {
+        Ok(decision) => json_text(StatusCode::OK, decision.to_json()),
+        Err(refused) => refused.into_response(),
+    };
     state.metrics().verify_latency(started.elapsed());
     response
-}
-
-fn agent_mismatch(own: &str, named: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "agent_mismatch",
-        format!("this key decides for `{own}`, not for `{named}`"),
-        "each agent calls with its own key (`behalf agents key create AGENT`)",
-    )
 }
 
 fn scope_of(caller: &Principal) -> Option<String> {

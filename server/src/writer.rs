@@ -4,7 +4,13 @@
 //! the lot instead of one each — then answers each, only after the commit. A batch that fails
 //! for any reason other than a busy database is run again one request at a time, so one bad
 //! row denies only its own request. The async runtime never waits on SQLite.
+//!
+//! The writer also checks each verify's agent key: once per key per batch, on its own
+//! connection, just before the batch is decided. A revocation committed before a batch is seen
+//! by it, and a verify costs no read of its own (no hop to a blocking thread, no second
+//! connection).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,10 +20,11 @@ use behalf_core::request::is_valid_request_id;
 use behalf_core::time::Millis;
 use behalf_core::{Decision, Engine, EngineOptions, Policy, Prepared};
 use behalf_store::any::AnyStore;
-use behalf_store::{StateStore, StoreError};
+use behalf_store::{AgentKeys, StateStore, StoreError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::auth::keys::{self, KnownKeys};
 use crate::auth::Operator;
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -43,8 +50,10 @@ pub enum VerifyInput {
 
 pub enum Job {
     Verify {
+        /// The SHA-256 of the agent key the request came with (well-formed, not yet looked up).
+        key_hash: String,
         input: VerifyInput,
-        reply: oneshot::Sender<Decision>,
+        reply: oneshot::Sender<Result<Decision, ApiError>>,
     },
     Approve {
         id: String,
@@ -81,6 +90,7 @@ impl Writer {
         clock: Clock,
         metrics: Arc<Metrics>,
         committed: Arc<Notify>,
+        known_keys: Arc<KnownKeys>,
     ) -> Result<Writer, String> {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let mut thread = WriterThread {
@@ -93,6 +103,8 @@ impl Writer {
             batch_policy: None,
             ids: IdSource::default(),
             spool: Vec::new(),
+            known_keys,
+            batch_keys: HashMap::new(),
         };
         std::thread::Builder::new()
             .name("behalf-writer".into())
@@ -101,12 +113,24 @@ impl Writer {
         Ok(Writer { queue })
     }
 
-    /// Verifies one request durably. Never fails: a fault is a denied `internal_error`
-    /// packet (not recorded, as its message says).
-    pub async fn verify(&self, input: VerifyInput, clock: &Clock) -> Decision {
+    /// Verifies one request durably, for the agent key whose hash is `key_hash`. Refused
+    /// (nothing decided or recorded) when the key is unknown or revoked, when the request
+    /// names another agent, or when the key cannot be checked and was never seen valid. Never
+    /// fails otherwise: a fault is a denied `internal_error` packet (not recorded, as its
+    /// message says).
+    pub async fn verify(
+        &self,
+        key_hash: String,
+        input: VerifyInput,
+        clock: &Clock,
+    ) -> Result<Decision, ApiError> {
         let (reply, answer) = oneshot::channel();
         let fallback_id = request_id_of(&input);
-        let job = Job::Verify { input, reply };
+        let job = Job::Verify {
+            key_hash,
+            input,
+            reply,
+        };
         if let Err(e) = self.queue.try_send(job) {
             let why = match e {
                 mpsc::error::TrySendError::Full(_) => {
@@ -116,15 +140,15 @@ impl Writer {
                     "the decision writer has stopped; not recorded"
                 }
             };
-            return fault(why, fallback_id, clock.now());
+            return Ok(fault(why, fallback_id, clock.now()));
         }
         match answer.await {
-            Ok(d) => d,
-            Err(_) => fault(
+            Ok(answer) => answer,
+            Err(_) => Ok(fault(
                 "the decision writer stopped before answering; not recorded",
                 fallback_id,
                 clock.now(),
-            ),
+            )),
         }
     }
 
@@ -178,6 +202,10 @@ struct WriterThread {
     ids: IdSource,
     /// Denials answered while the state database was unreachable, to record once it is back.
     spool: Vec<AuditRecord>,
+    /// Keys seen valid, for an outage (shared with the other endpoints' lookups).
+    known_keys: Arc<KnownKeys>,
+    /// The keys looked up for the batch being gathered (key hash → agent); emptied with it.
+    batch_keys: HashMap<String, Result<String, ApiError>>,
 }
 
 struct Pending {
@@ -186,7 +214,7 @@ struct Pending {
     /// What the request names (agentId, action, vendor, resource, when they are strings),
     /// for the record of a denial the database could not take at the time.
     names: serde_json::Map<String, Value>,
-    reply: oneshot::Sender<Decision>,
+    reply: oneshot::Sender<Result<Decision, ApiError>>,
 }
 
 /// The request's names, as far as they are short strings.
@@ -257,31 +285,16 @@ impl WriterThread {
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
-                    Job::Verify { input, reply } => {
-                        let policy = self.policy.current();
-                        if self
-                            .batch_policy
-                            .as_ref()
-                            .is_some_and(|p| !Arc::ptr_eq(p, &policy))
-                        {
-                            // Reloaded: what was prepared on the old policy is decided on it.
-                            self.verify_batch(&mut batch);
+                    Job::Verify {
+                        key_hash,
+                        input,
+                        reply,
+                    } => {
+                        if let Err(refused) = self.check_key(&key_hash, &input) {
+                            let _ = reply.send(Err(refused));
+                        } else {
+                            self.gather(input, reply, &mut batch);
                         }
-                        self.batch_policy = Some(policy.clone());
-                        let engine = engine_for(&mut self.engine, &policy);
-                        let request_id = request_id_of(&input);
-                        let names = names_of(&input);
-                        let prepared = match &input {
-                            VerifyInput::Value(v) => engine.prepare(v),
-                            VerifyInput::Text(t) => engine.prepare_json(t),
-                            VerifyInput::Unreadable(why) => engine.prepare_rejection(why),
-                        };
-                        batch.push(Pending {
-                            prepared,
-                            request_id,
-                            names,
-                            reply,
-                        });
                     }
                     other => {
                         // Steps keep their order: the verifies queued before go first.
@@ -297,7 +310,69 @@ impl WriterThread {
         }
     }
 
+    /// The agent key's check, once per key per batch: unknown, revoked, or speaking for an
+    /// agent other than the one the request names is refused.
+    fn check_key(&mut self, key_hash: &str, input: &VerifyInput) -> Result<(), ApiError> {
+        let agent = match self.batch_keys.get(key_hash) {
+            Some(known) => known.clone(),
+            None => {
+                let found = self
+                    .store
+                    .agent_key_by_hash(key_hash)
+                    .map_err(|e| ApiError::state_unreadable(&e));
+                let agent = self
+                    .known_keys
+                    .resolve(key_hash, found)
+                    .map(|(agent, _key_id)| agent);
+                self.batch_keys.insert(key_hash.to_string(), agent.clone());
+                agent
+            }
+        }?;
+        match input {
+            VerifyInput::Value(v) => match v.get("agentId").and_then(Value::as_str) {
+                Some(named) if named != agent => Err(keys::agent_mismatch(&agent, named)),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Prepares a verify (on the policy in force) into the batch being gathered.
+    fn gather(
+        &mut self,
+        input: VerifyInput,
+        reply: oneshot::Sender<Result<Decision, ApiError>>,
+        batch: &mut Vec<Pending>,
+    ) {
+        let policy = self.policy.current();
+        if self
+            .batch_policy
+            .as_ref()
+            .is_some_and(|p| !Arc::ptr_eq(p, &policy))
+        {
+            // Reloaded: what was prepared on the old policy is decided on it.
+            self.verify_batch(batch);
+        }
+        self.batch_policy = Some(policy.clone());
+        let engine = engine_for(&mut self.engine, &policy);
+        let request_id = request_id_of(&input);
+        let names = names_of(&input);
+        let prepared = match &input {
+            VerifyInput::Value(v) => engine.prepare(v),
+            VerifyInput::Text(t) => engine.prepare_json(t),
+            VerifyInput::Unreadable(why) => engine.prepare_rejection(why),
+        };
+        batch.push(Pending {
+            prepared,
+            request_id,
+            names,
+            reply,
+        });
+    }
+
     fn verify_batch(&mut self, batch: &mut Vec<Pending>) {
+        // The next batch looks its keys up again (a key revoked meanwhile is refused).
+        self.batch_keys.clear();
         if batch.is_empty() {
             return;
         }
@@ -313,7 +388,7 @@ impl WriterThread {
                 self.metrics.batch(decisions.len(), started.elapsed());
                 for (p, d) in batch.drain(..).zip(decisions) {
                     self.metrics.decision(&d);
-                    let _ = p.reply.send(d);
+                    let _ = p.reply.send(Ok(d));
                 }
                 self.committed.notify_one();
             }
@@ -342,7 +417,7 @@ impl WriterThread {
                             self.spool.push(record);
                         }
                     }
-                    let _ = p.reply.send(d);
+                    let _ = p.reply.send(Ok(d));
                 }
             }
         }

@@ -380,6 +380,12 @@ fn events_stream_decisions_and_approvals_as_they_happen() {
     let policy = two_agents();
     let server = TestServer::start(&policy);
     let (key, _) = server.key("agent_claude_code");
+    // Decided while no stream is open (the tailer is idle then): a stream opened later starts
+    // after it, and sends only what happens once it is open.
+    let staging = json!({"agentId": "agent_claude_code", "action": "deploy",
+                         "vendor": "vercel.com", "params": {"env": "staging"}});
+    assert_eq!(server.verify(&key, &staging).json()["decision"], "allowed");
+    std::thread::sleep(Duration::from_millis(700));
     let url = server.url.clone();
     let listener_key = key.clone();
     let reader = std::thread::spawn(move || {
@@ -396,8 +402,10 @@ fn events_stream_decisions_and_approvals_as_they_happen() {
         let mut seen = Vec::new();
         while seen.len() < 2 {
             let line = lines.next().unwrap().unwrap();
-            if let Some(e) = line.strip_prefix("event: ") {
-                seen.push(e.to_string());
+            if let Some(data) = line.strip_prefix("data: ") {
+                let record: Value = serde_json::from_str(data).unwrap();
+                let what = record["decision"].as_str().unwrap_or("").to_string();
+                seen.push((record["event"].as_str().unwrap().to_string(), what));
             }
         }
         seen
@@ -406,7 +414,14 @@ fn events_stream_decisions_and_approvals_as_they_happen() {
     let held = server.verify(&key, &production("agent_claude_code")).json();
     approve_on_host(&server, &policy, held["approvalId"].as_str().unwrap());
     let seen = reader.join().unwrap();
-    assert_eq!(seen, vec!["decision", "approval.granted"]);
+    let pair = |e: &str, d: &str| (e.to_string(), d.to_string());
+    assert_eq!(
+        seen,
+        vec![
+            pair("decision", "approval_required"),
+            pair("approval.granted", "")
+        ]
+    );
 }
 
 #[test]

@@ -1,7 +1,11 @@
 //! Agent keys: `bhk_` + 43 base62 characters (256 bits from the operating system). The
 //! server keeps only the SHA-256 of a key; the key itself is printed once, when it is made.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use axum::http::StatusCode;
+use behalf_store::AgentKey;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -56,6 +60,45 @@ pub fn well_formed(token: &str) -> bool {
         .is_some_and(|s| s.len() == SECRET_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
+/// Keys found valid on their last lookup (hash → agent, key id), used only while the state
+/// database cannot be read: a key seen valid moments ago still names its agent, so its request
+/// reaches the writer and is denied (and recorded once the database is back) instead of being
+/// refused unnamed. Revocation is seen at once whenever the database can be read.
+#[derive(Default)]
+pub struct KnownKeys {
+    valid: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// Keys remembered at most; past it the memory starts again (only outages read it).
+const KNOWN_KEYS: usize = 10_000;
+
+impl KnownKeys {
+    /// The `(agent_id, key_id)` key `hash` speaks for, from the lookup's answer `found`.
+    pub fn resolve(
+        &self,
+        hash: &str,
+        found: Result<Option<AgentKey>, ApiError>,
+    ) -> Result<(String, String), ApiError> {
+        let mut valid = self.valid.lock().unwrap_or_else(|e| e.into_inner());
+        match found {
+            // Unreadable: a key never seen valid is refused, as nothing can be checked.
+            Err(e) => valid.get(hash).cloned().ok_or(e),
+            Ok(None) => Err(unknown()),
+            Ok(Some(k)) if k.revoked_at.is_some() => {
+                valid.remove(hash);
+                Err(revoked(&k.key_id))
+            }
+            Ok(Some(k)) => {
+                if valid.len() >= KNOWN_KEYS && !valid.contains_key(hash) {
+                    valid.clear();
+                }
+                valid.insert(hash.to_string(), (k.agent_id.clone(), k.key_id.clone()));
+                Ok((k.agent_id, k.key_id))
+            }
+        }
+    }
+}
+
 pub fn required() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
@@ -92,6 +135,16 @@ pub fn revoked(key_id: &str) -> ApiError {
     )
 }
 
+/// 403: a request naming an agent other than the one the key speaks for.
+pub fn agent_mismatch(own: &str, named: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "agent_mismatch",
+        format!("this key decides for `{own}`, not for `{named}`"),
+        "each agent calls with its own key (`behalf agents key create AGENT`)",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -105,6 +158,36 @@ mod tests {
         assert_eq!(k.hash.len(), 64);
         assert!(!k.hash.contains(&k.key[4..]));
         assert_ne!(generate().unwrap().key, k.key);
+    }
+
+    fn key(revoked_at: Option<i64>) -> AgentKey {
+        AgentKey {
+            key_id: "key_1".into(),
+            agent_id: "agent_a".into(),
+            created_at: 0,
+            revoked_at,
+        }
+    }
+
+    #[test]
+    fn a_known_key_names_its_agent_during_an_outage_until_it_is_seen_revoked() {
+        let known = KnownKeys::default();
+        let down = || Err(ApiError::unavailable("down"));
+        assert_eq!(known.resolve("h", down()).unwrap_err().code, "unavailable");
+        assert_eq!(
+            known.resolve("h", Ok(Some(key(None)))).unwrap(),
+            ("agent_a".into(), "key_1".into())
+        );
+        assert_eq!(known.resolve("h", down()).unwrap().0, "agent_a");
+        assert_eq!(
+            known.resolve("h", Ok(Some(key(Some(5))))).unwrap_err().code,
+            "key_revoked"
+        );
+        assert_eq!(known.resolve("h", down()).unwrap_err().code, "unavailable");
+        assert_eq!(
+            known.resolve("other", Ok(None)).unwrap_err().code,
+            "unknown_key"
+        );
     }
 
     #[test]

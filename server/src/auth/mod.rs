@@ -1,6 +1,7 @@
 //! Who is calling. Every handler names the caller it accepts as an extractor, so none can
-//! forget to authenticate: [`Caller`] (an agent key or an operator), [`AgentCaller`] (an agent
-//! key only), [`OperatorCaller`] (a person only; an agent key gets 403).
+//! forget to authenticate: [`Caller`] (an agent key or an operator), [`PresentedKey`] (an agent
+//! key only, looked up by the decision writer), [`OperatorCaller`] (a person only; an agent
+//! key gets 403).
 
 pub mod keys;
 
@@ -82,21 +83,22 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// An agent key, and nothing else (`POST /v1/verify`).
-pub struct AgentCaller {
-    pub agent_id: String,
-    pub key_id: String,
+/// A well-formed agent key, and nothing else (`POST /v1/verify`), by its hash. It is not yet
+/// looked up: the decision writer does that once per batch, on its own connection, just before
+/// the batch is decided (`writer::Writer::verify`), so a verify costs no read of its own.
+pub struct PresentedKey {
+    pub hash: String,
 }
 
-impl FromRequestParts<AppState> for AgentCaller {
+impl FromRequestParts<AppState> for PresentedKey {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         match bearer(parts)? {
-            Some(token) => {
-                let (agent_id, key_id) = state.agent_for_key(token).await?;
-                Ok(AgentCaller { agent_id, key_id })
-            }
+            Some(token) if keys::well_formed(token) => Ok(PresentedKey {
+                hash: keys::hash(token),
+            }),
+            Some(_) => Err(keys::malformed()),
             None => Err(keys::required()),
         }
     }
