@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # POST /v1/verify on `behalf serve` (SQLite state) under 64 concurrent keep-alive connections
-# (wrk, 2 threads), next to a plain axum echo endpoint driven the same way in the same run, and
+# (wrk, one thread), next to a plain axum echo endpoint driven the same way in the same run, and
 # the same decision through the embedded engine (in memory, and over SQLite one transaction a
-# decision). Release builds. Results: bench/SERVER.md. DURATION=10s by default.
+# decision); then the issue's targets (p99 under 5 ms, median at most 200 µs over echo's), met
+# or missed. Release builds. Results: bench/SERVER.md. DURATION=10s by default.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -57,13 +58,31 @@ run() { # label url
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
   errors="$(awk '/Non-2xx|Socket errors/' <<<"$out")"
   printf '%-34s %10s req/s   p50 %-9s p99 %-9s %s\n' "$1" "$rps" "$p50" "$p99" "$errors"
+  P50_MS="$(ms "$p50")"
+  P99_MS="$(ms "$p99")"
+}
+
+ms() { # a wrk latency (950.00us, 4.52ms, 1.02s) in milliseconds
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v !~ /ms$/ && v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+verdict() { # label value-ms limit-ms [at-most]: under the limit (or at most it)
+  awk -v l="$1" -v v="$2" -v m="$3" -v le="${4:-}" 'BEGIN {
+    ok = (le == "at-most") ? (v <= m) : (v < m)
+    printf "  %-44s %8.3f ms (target %s %s ms): %s\n", l, v, (le == "at-most" ? "<=" : "<"), m, (ok ? "met" : "missed") }'
 }
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, keep-alive, on $(nproc) cores (load generator and servers share them)"
 run "axum echo (POST /echo)" http://127.0.0.1:17802/echo
+echo_p50="$P50_MS"
 run "behalf serve --sync full" http://127.0.0.1:17801/v1/verify
+full_p50="$P50_MS" full_p99="$P99_MS"
 BEHALF_AGENT_KEY="$KEY_NORMAL" run "behalf serve --sync normal" http://127.0.0.1:17803/v1/verify
 run "axum echo again (same run)" http://127.0.0.1:17802/echo
+echo_p50="$(awk -v a="$echo_p50" -v b="$P50_MS" 'BEGIN { printf "%.3f", (a + b) / 2 }')"
+echo "targets, behalf serve --sync full (the default):"
+verdict "p99" "$full_p99" 5
+verdict "median over echo's (mean of its two runs)" "$(awk -v a="$full_p50" -v b="$echo_p50" 'BEGIN { printf "%.3f", a - b }')" 0.2 at-most
 for port in 17801 17803; do
   m="$(curl -fs "http://127.0.0.1:$port/metrics")"
   decided="$(awk '/^behalf_decisions_total\{decision="allowed"\}/ {print $2}' <<<"$m")"
