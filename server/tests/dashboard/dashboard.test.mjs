@@ -20,6 +20,7 @@ import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { BehalfClient } from '../../../bindings-js/js/client.mjs';
+import { textOf } from '../../../cli/tests/mcp/helpers.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const BEHALF = process.env.BEHALF_BIN || join(ROOT, 'target/debug/behalf');
@@ -213,7 +214,6 @@ test('an MCP agent behind `behalf mcp proxy --url` is held, approved by passkey,
   });
   const client = new Client({ name: 'behalf-dashboard-test', version: '1.0.0' });
   await client.connect(transport);
-  const textOf = (r) => (r.content ?? []).filter((c) => c.type === 'text').map((c) => c.text).join('\n');
   try {
     const notes = join(data, 'notes.txt');
     const call = { name: 'write_file', arguments: { path: notes, content: 'shipped\n' } };
