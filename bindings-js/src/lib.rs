@@ -57,8 +57,9 @@ fn to_json_text<T: serde::Serialize>(v: &T) -> String {
 #[wasm_bindgen]
 pub struct WasmEngine {
     engine: Engine,
-    /// Audit records handed over by the core's sink, waiting for the JS `onDecision`.
-    delivered: Option<Arc<Mutex<Vec<Value>>>>,
+    /// Audit records handed over by the core's sink, waiting for the JS `onDecision`: their
+    /// canonical JSON, comma-separated (the inside of the array `take_records` returns).
+    delivered: Option<Arc<Mutex<String>>>,
 }
 
 #[wasm_bindgen]
@@ -166,11 +167,14 @@ impl WasmEngine {
 
     /// Starts handing every audit record to `take_records` (for the JS `onDecision`).
     pub fn deliver_records(&mut self) {
-        let queue: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let queue: Arc<Mutex<String>> = Arc::default();
         let sink = Arc::clone(&queue);
         self.engine.set_audit_sink(Some(Box::new(move |record| {
             if let Ok(mut q) = sink.lock() {
-                q.push(record.to_value());
+                if !q.is_empty() {
+                    q.push(',');
+                }
+                record.write_canonical(&mut q);
             }
         })));
         self.delivered = Some(queue);
@@ -181,9 +185,9 @@ impl WasmEngine {
         self.engine.flush();
         let taken = match self.delivered.as_ref().map(|q| q.lock()) {
             Some(Ok(mut q)) => std::mem::take(&mut *q),
-            _ => Vec::new(),
+            _ => String::new(),
         };
-        to_json_text(&Value::Array(taken))
+        format!("[{taken}]")
     }
 }
 

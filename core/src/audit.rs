@@ -59,6 +59,17 @@ impl AuditRecord {
 
     /// The canonical JSON of `body_value()`, written directly (the hot path of chaining).
     pub fn write_canonical_body(&self, out: &mut String) {
+        self.write_canonical_fields(None, out);
+    }
+
+    /// The canonical JSON of the whole record, `hash` included: what a binding hands to its
+    /// `onDecision` sink. It reads back as `to_value()` does (a number may be spelled in its
+    /// canonical form, `1.5` for `1.50`: the same value).
+    pub fn write_canonical(&self, out: &mut String) {
+        self.write_canonical_fields(Some(&self.hash), out);
+    }
+
+    fn write_canonical_fields(&self, hash: Option<&str>, out: &mut String) {
         fn text(out: &mut String, key: &str, value: Option<&str>) {
             out.push('"');
             out.push_str(key);
@@ -77,6 +88,9 @@ impl AuditRecord {
         text(out, "decision", self.decision);
         text(out, "event", Some(self.event));
         text(out, "grantId", self.grant_id.as_deref());
+        if let Some(hash) = hash {
+            text(out, "hash", Some(hash));
+        }
         text(out, "matchedPermission", self.matched_permission.as_deref());
         if let Some(operator) = &self.operator {
             out.push_str("\"operator\":");
@@ -472,6 +486,11 @@ mod tests {
         let mut chained = record.clone();
         chained.chain_to(GENESIS, &mut String::new());
         assert_eq!(chained.hash, chain_hash(GENESIS, &record.body_value()));
+        // With its hash: the canonical form of to_value(), what onDecision hands out.
+        let mut whole = String::new();
+        chained.write_canonical(&mut whole);
+        assert_eq!(whole, canonical::to_string(&chained.to_value()));
+        assert!(whole.contains(&format!("\"grantId\":\"grt_1\",\"hash\":\"{}\"", chained.hash)));
     }
 
     #[test]
