@@ -191,8 +191,16 @@ def w2_shapes() -> List[Shape]:
 Decide = Callable[[int], bool]
 
 
-def behalf_engine(policy: Dict[str, Any], shapes: Sequence[Shape]) -> Decide:
-    b = behalf.Behalf(policy)
+def behalf_engine(policy: Dict[str, Any], shapes: Sequence[Shape], sink: bool = False) -> Decide:
+    """behalf's decisions; with `sink`, an `on_decision` callback receives every audit record
+    (it keeps the last one and counts them, as a log shipper's queue would)."""
+    received = [0, None]
+
+    def on_decision(record: Dict[str, Any]) -> None:
+        received[0] += 1
+        received[1] = record
+
+    b = behalf.Behalf(policy, on_decision=on_decision if sink else None)
     requests = [
         {"agentId": a, "action": act, "vendor": v, "params": {"env": env, "amount": amt, "to": to}}
         for a, act, v, env, amt, to in shapes
@@ -201,6 +209,8 @@ def behalf_engine(policy: Dict[str, Any], shapes: Sequence[Shape]) -> Decide:
     # Fill the audit window so every timed decision is in the steady state (it evicts).
     for i in range(12_000):
         verify(requests[i % len(requests)])
+    if sink and received[0] != 12_000:
+        sys.exit(f"on_decision received {received[0]} of 12000 records")
     return lambda i: verify(requests[i]).allowed
 
 
@@ -276,6 +286,33 @@ def fmt(ns: float) -> str:
     return f"{ns:.0f} ns"
 
 
+def print_targets(results: Dict[str, Dict[str, Dict[str, float]]]) -> bool:
+    """The hot-path targets (W1 >= 40x cedarpy, W2 <= 1.5x W1, p99 <= 4x median), each met or
+    missed in this run, for behalf alone and with an audit sink."""
+    print("\n## Targets (this run)")
+    print("| target | measured | result |")
+    print("|---|---:|---|")
+    every = True
+
+    def target(what: str, measured: str, met: bool) -> None:
+        nonlocal every
+        every &= met
+        print(f"| {what} | {measured} | {'met' if met else 'MISSED'} |")
+
+    for engine in ("behalf", "behalf+sink"):
+        label = "" if engine == "behalf" else " (sink)"
+        w1, w2 = results["W1"][engine], results["W2"][engine]
+        ratio = results["W1"]["cedarpy"]["median"] / w1["median"]
+        target(f"W1 median >= 40x faster than cedarpy{label}", f"{ratio:.1f}x", ratio >= 40)
+        flat = w2["median"] / w1["median"]
+        target(f"W2 median <= 1.5x W1 median{label}",
+               f"{flat:.2f}x ({fmt(w2['median'])} / {fmt(w1['median'])})", flat <= 1.5)
+        for name, s in (("W1", w1), ("W2", w2)):
+            tail = s["p99"] / s["median"]
+            target(f"{name} p99 <= 4x median{label}", f"{tail:.2f}x ({fmt(s['p99'])})", tail <= 4)
+    return every
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer runs and a smaller time budget")
@@ -294,11 +331,13 @@ def main() -> None:
     workloads = [
         ("W1", W1_SHAPES, [
             ("behalf", lambda: behalf_engine(W1_BEHALF, W1_SHAPES)),
+            ("behalf+sink", lambda: behalf_engine(W1_BEHALF, W1_SHAPES, sink=True)),
             ("cedarpy", lambda: cedar_engine(W1_CEDAR, W1_SHAPES)),
             ("casbin", lambda: casbin_engine(W1_CASBIN, W1_SHAPES)),
         ]),
         ("W2", w2, [
             ("behalf", lambda: behalf_engine(w2_behalf(), w2)),
+            ("behalf+sink", lambda: behalf_engine(w2_behalf(), w2, sink=True)),
             ("cedarpy", lambda: cedar_engine(w2_cedar(), w2)),
             ("casbin", lambda: casbin_engine(w2_casbin(), w2)),
         ]),
@@ -331,9 +370,19 @@ def main() -> None:
     for name in results:
         base = results[name]["behalf"]["median"]
         for engine, s in results[name].items():
-            ratio = "1×" if engine == "behalf" else f"behalf {s['median'] / base:,.0f}× faster"
+            if engine == "behalf":
+                ratio = "1×"
+            elif engine.startswith("behalf"):
+                ratio = f"{s['median'] / base:.2f}× behalf's"
+            else:
+                ratio = f"behalf {s['median'] / base:,.1f}× faster"
             print(f"| {name} | {engine} | {fmt(s['median'])} | {fmt(s['min'])}–{fmt(s['max'])} | "
                   f"{fmt(s['p99'])} | {ratio} |")
+
+    if not print_targets(results):
+        print("some targets MISSED")
+    else:
+        print("every target met")
 
     print("\nDecisions for the seed requests (allow = True), expected", W1_EXPECTED)
     for name in seed_decisions:

@@ -4,8 +4,9 @@ use behalf_core::audit::AuditRecord;
 use behalf_core::ffi;
 use behalf_core::ErrorCode;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
 use crate::convert::{to_py, to_value, DOCUMENT};
@@ -47,6 +48,50 @@ pub(crate) fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResul
     })?;
     shielded(py, || ffi::exact_audit_record(&value, HINT))?
         .map_err(|e| api_error(py, "WebhookError", &e))
+}
+
+/// One audit record as the dict `on_decision` receives, built from the record itself: the
+/// same keys, values and (sorted) key order as `to_py(&record.to_value())`, without making the
+/// intermediate JSON value. The keys are interned: made and hashed once per process.
+pub(crate) fn record_to_py<'py>(
+    py: Python<'py>,
+    record: &AuditRecord,
+) -> PyResult<Bound<'py, PyAny>> {
+    let dict = PyDict::new(py);
+    let text = |key: &Bound<'py, PyString>, value: Option<&str>| dict.set_item(key, value);
+    text(intern!(py, "action"), record.action.as_deref())?;
+    text(intern!(py, "agentId"), record.agent_id.as_deref())?;
+    text(intern!(py, "approvalId"), record.approval_id.as_deref())?;
+    text(intern!(py, "decision"), record.decision)?;
+    text(intern!(py, "event"), Some(record.event))?;
+    text(intern!(py, "grantId"), record.grant_id.as_deref())?;
+    text(intern!(py, "hash"), Some(&record.hash))?;
+    text(
+        intern!(py, "matchedPermission"),
+        record.matched_permission.as_deref(),
+    )?;
+    if let Some(operator) = &record.operator {
+        dict.set_item(intern!(py, "operator"), to_py(py, operator)?)?;
+    }
+    match &record.params {
+        Some(params) => {
+            let items = PyDict::new(py);
+            for (k, v) in params {
+                items.set_item(k, to_py(py, v)?)?;
+            }
+            dict.set_item(intern!(py, "params"), items)?;
+        }
+        None => dict.set_item(intern!(py, "params"), py.None())?,
+    }
+    text(intern!(py, "prevHash"), Some(&record.prev_hash))?;
+    text(intern!(py, "reason"), record.reason)?;
+    text(intern!(py, "requestId"), record.request_id.as_deref())?;
+    text(intern!(py, "resource"), record.resource.as_deref())?;
+    dict.set_item(intern!(py, "seq"), record.seq)?;
+    let time = behalf_core::time::format_rfc3339(record.time);
+    text(intern!(py, "time"), Some(&time))?;
+    text(intern!(py, "vendor"), record.vendor.as_deref())?;
+    Ok(dict.into_any())
 }
 
 /// Checks an audit log's hash chain, optionally anchored to the first `seq` and the last

@@ -4,6 +4,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
+use behalf_core::audit::AuditRecord;
 use behalf_core::request::Rejection;
 use behalf_core::time::Millis;
 use behalf_core::ErrorCode;
@@ -13,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
 use serde_json::Value;
 
+use crate::audit::record_to_py;
 use crate::convert::{to_py, to_value, typed_to_py, DOCUMENT};
 use crate::decision::PyDecision;
 use crate::errors::{api_error, policy_error, policy_not_json, raise};
@@ -35,7 +37,7 @@ pub struct PyEngine {
 /// Python callback after the engine's lock is released, so the callback may call back in.
 struct Delivery {
     callback: Py<PyAny>,
-    queue: Arc<Mutex<Vec<Value>>>,
+    queue: Arc<Mutex<Vec<AuditRecord>>>,
 }
 
 fn compile(py: Python<'_>, policy: &Bound<'_, PyAny>, options: EngineOptions) -> PyResult<Engine> {
@@ -126,7 +128,7 @@ impl PyEngine {
         };
         let callback = delivery.callback.bind(py);
         for record in &records {
-            let delivered = to_py(py, record).and_then(|r| callback.call1((r,)));
+            let delivered = record_to_py(py, record).and_then(|r| callback.call1((r,)));
             if let Err(e) = delivered {
                 e.write_unraisable(py, Some(callback));
             }
@@ -211,11 +213,11 @@ impl PyEngine {
                 ))
             }
             Some(callback) => {
-                let queue: Arc<Mutex<Vec<Value>>> = Arc::default();
+                let queue: Arc<Mutex<Vec<AuditRecord>>> = Arc::default();
                 let sink = Arc::clone(&queue);
                 engine.set_audit_sink(Some(Box::new(move |record| {
                     if let Ok(mut q) = sink.lock() {
-                        q.push(record.to_value());
+                        q.push(record.clone());
                     }
                 })));
                 Some(Delivery { callback, queue })

@@ -316,6 +316,7 @@ def test_on_decision_gets_every_record_once_chained(seed: Dict[str, Any]) -> Non
     ]
     assert behalf.verify_audit_log(records).ok
     assert records == b.audit_log()
+    assert [list(r) for r in records] == [list(r) for r in b.audit_log()], "the same key order"
 
 
 def test_a_failing_on_decision_never_changes_the_decision(seed: Dict[str, Any]) -> None:
