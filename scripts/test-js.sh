@@ -22,3 +22,5 @@ step "node --test"
 node --test --test-concurrency=1 test/
 step "benchmark smoke: bench/state.mjs (2,000 calls; the full run is 1,000,000)"
 CALLS=2000 node bench/state.mjs
+step "benchmark smoke: bench/bench.mjs (one short pass; it fails if the engines disagree)"
+SMOKE=1 RUNS=1 TIME_MS=1 node bench/bench.mjs
