@@ -490,7 +490,10 @@ mod tests {
         let mut whole = String::new();
         chained.write_canonical(&mut whole);
         assert_eq!(whole, canonical::to_string(&chained.to_value()));
-        assert!(whole.contains(&format!("\"grantId\":\"grt_1\",\"hash\":\"{}\"", chained.hash)));
+        assert!(whole.contains(&format!(
+            "\"grantId\":\"grt_1\",\"hash\":\"{}\"",
+            chained.hash
+        )));
     }
 
     #[test]
