@@ -364,7 +364,7 @@ async function main() {
   const size = { raw: wasm.length, gzipped: gzipSync(wasm, { level: 9 }).length };
   console.log(`behalf .wasm: ${size.raw} bytes raw, ${size.gzipped} gzipped; node glue ${glue.length} bytes`);
   const cold = coldStart();
-  console.log(`first decision in a fresh node process (import, policy, verify): median ${cold.median.toFixed(1)} ms of 10 (${cold.min.toFixed(1)}–${cold.max.toFixed(1)})`);
+  console.log(`first decision in a fresh node process (import, policy, verify): median ${cold.median.toFixed(1)} ms of ${COLD_RUNS} (${cold.min.toFixed(1)}–${cold.max.toFixed(1)})`);
 
   const engines = {
     W1: {
