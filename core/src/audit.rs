@@ -152,12 +152,13 @@ pub fn chain_hash(prev_hash: &str, body: &Value) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-        out.push(DIGITS.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0'));
+    let mut out = String::with_capacity(bytes.len() * 2);
+    let digit = |n: u8| char::from(DIGITS.get(usize::from(n)).copied().unwrap_or(b'0'));
+    for &b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// The result of checking a chain.

@@ -12,6 +12,11 @@ pub fn write(value: &Value, out: &mut String) {
         Raw(&'static str),
         Key(&'a str),
     }
+    // Scalars (most params) need no work list.
+    if !matches!(value, Value::Array(_) | Value::Object(_)) {
+        write_scalar(value, out);
+        return;
+    }
     let mut stack = vec![Item::Value(value)];
     while let Some(item) = stack.pop() {
         match item {
@@ -20,59 +25,102 @@ pub fn write(value: &Value, out: &mut String) {
                 write_string(k, out);
                 out.push(':');
             }
-            Item::Value(v) => match v {
-                Value::Null => out.push_str("null"),
-                Value::Bool(true) => out.push_str("true"),
-                Value::Bool(false) => out.push_str("false"),
-                Value::Number(n) => match Decimal::from_json(n) {
-                    Ok(d) => out.push_str(&d.to_string()),
-                    Err(_) => out.push_str(&n.to_string()),
-                },
-                Value::String(s) => write_string(s, out),
-                Value::Array(items) => {
-                    out.push('[');
-                    stack.push(Item::Raw("]"));
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push(Item::Value(item));
-                        if i > 0 {
-                            stack.push(Item::Raw(","));
-                        }
+            Item::Value(Value::Array(items)) => {
+                out.push('[');
+                stack.push(Item::Raw("]"));
+                for (i, item) in items.iter().enumerate().rev() {
+                    stack.push(Item::Value(item));
+                    if i > 0 {
+                        stack.push(Item::Raw(","));
                     }
                 }
-                Value::Object(map) => {
-                    out.push('{');
-                    stack.push(Item::Raw("}"));
-                    let mut keys: Vec<&String> = map.keys().collect();
-                    keys.sort_unstable();
-                    for (i, k) in keys.iter().enumerate().rev() {
-                        if let Some(v) = map.get(k.as_str()) {
-                            stack.push(Item::Value(v));
-                        }
-                        stack.push(Item::Key(k));
-                        if i > 0 {
-                            stack.push(Item::Raw(","));
-                        }
+            }
+            Item::Value(Value::Object(map)) => {
+                out.push('{');
+                stack.push(Item::Raw("}"));
+                let entries = sorted_entries(map);
+                let last = entries.len().saturating_sub(1);
+                for (i, (k, v)) in entries.into_iter().rev().enumerate() {
+                    stack.push(Item::Value(v));
+                    stack.push(Item::Key(k));
+                    if i < last {
+                        stack.push(Item::Raw(","));
                     }
                 }
-            },
+            }
+            Item::Value(scalar) => write_scalar(scalar, out),
         }
     }
 }
 
+/// null, a boolean, a number or a string.
+fn write_scalar(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(_) | Value::Object(_) => write(value, out),
+    }
+}
+
+/// A number in its canonical decimal form. An integer already spelled canonically (no sign
+/// but `-`, no leading zero, not `-0`) is its own form and is copied as it is; every other
+/// number takes the decimal path, as it always has (the chain's hashes depend on it).
+fn write_number(n: &serde_json::Number, out: &mut String) {
+    let text = n.as_str();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical_integer = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (!digits.starts_with('0') || (digits.len() == 1 && digits.len() == text.len()));
+    if canonical_integer {
+        out.push_str(text);
+        return;
+    }
+    use std::fmt::Write as _;
+    match Decimal::from_json(n) {
+        Ok(d) => {
+            let _ = write!(out, "{d}");
+        }
+        Err(_) => {
+            let _ = write!(out, "{n}");
+        }
+    }
+}
+
+/// An object's entries in canonical (byte-wise) key order: as stored when the map already
+/// keeps them so (serde_json's default `BTreeMap`), sorted otherwise (`preserve_order`).
+fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&str, &Value)> {
+    let mut entries: Vec<(&str, &Value)> = map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    if !entries.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0)) {
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    entries
+}
+
 /// Writes an object canonically.
 pub fn write_map(map: &serde_json::Map<String, Value>, out: &mut String) {
+    let in_order = map
+        .keys()
+        .zip(map.keys().skip(1))
+        .all(|(a, b)| a.as_str() < b.as_str());
+    if in_order {
+        write_entries(map.iter().map(|(k, v)| (k.as_str(), v)), out);
+    } else {
+        write_entries(sorted_entries(map).into_iter(), out);
+    }
+}
+
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String) {
     out.push('{');
-    let mut keys: Vec<&String> = map.keys().collect();
-    keys.sort_unstable();
-    for (i, k) in keys.iter().enumerate() {
+    for (i, (k, v)) in entries.enumerate() {
         if i > 0 {
             out.push(',');
         }
         write_string(k, out);
         out.push(':');
-        if let Some(v) = map.get(k.as_str()) {
-            write(v, out);
-        }
+        write(v, out);
     }
     out.push('}');
 }
@@ -149,6 +197,40 @@ mod tests {
     fn sorts_keys_at_every_depth_and_canonicalizes_numbers() {
         let v = serde_json::json!({"b": [1.0, {"z": 1, "a": 0.1}], "a": "x\n"});
         assert_eq!(to_string(&v), r#"{"a":"x\n","b":[1,{"a":0.1,"z":1}]}"#);
+    }
+
+    #[test]
+    fn integers_are_copied_and_every_other_number_is_canonicalized() {
+        for (text, canonical) in [
+            ("0", "0"),
+            ("-0", "-0"),
+            ("742", "742"),
+            ("-17", "-17"),
+            (
+                "123456789012345678901234567890",
+                "123456789012345678901234567890",
+            ),
+            ("1.50", "1.5"),
+            ("1e2", "100"),
+            ("-0.0", "-0.0"),
+            ("1E400", "1e+400"),
+            ("0.0000001", "0.0000001"),
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            assert_eq!(to_string(&v), canonical, "{text}");
+        }
+    }
+
+    #[test]
+    fn maps_in_insertion_order_are_sorted_like_maps_in_key_order() {
+        let sorted = serde_json::json!({"a": 1, "b": {"y": [2, {"k": 1.0}], "x": null}, "c": "z"});
+        let Value::Object(map) = &sorted else {
+            return;
+        };
+        let mut text = String::new();
+        write_map(map, &mut text);
+        assert_eq!(text, r#"{"a":1,"b":{"x":null,"y":[2,{"k":1}]},"c":"z"}"#);
+        assert_eq!(to_string(&sorted), text);
     }
 
     #[test]
