@@ -180,7 +180,7 @@ impl Engine {
     /// Verifies a request given as a JSON value.
     pub fn verify(&mut self, request: &Value, now: Millis) -> Decision {
         self.state.tick(now);
-        match request::parse(request) {
+        match request::parse_naming(request, Some(&self.policy.names)) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
         }
@@ -189,7 +189,7 @@ impl Engine {
     /// Verifies a request the caller hands over (no copy of its params is made).
     pub fn verify_value(&mut self, request: Value, now: Millis) -> Decision {
         self.state.tick(now);
-        match request::parse_owned(request) {
+        match request::parse_owned_naming(request, Some(&self.policy.names)) {
             Ok(r) => self.decide(r, now),
             Err(rejection) => self.reject(rejection, now),
         }
@@ -198,7 +198,7 @@ impl Engine {
     /// Reads and checks a request given as JSON text, and names the rows its decision reads.
     pub fn prepare_json(&mut self, request: &str) -> Prepared {
         let read = match crate::json::from_str(request) {
-            Ok(v) => request::parse_owned(v),
+            Ok(v) => request::parse_owned_naming(v, Some(&self.policy.names)),
             Err(e) => Err(Rejection::bare(e.describe("the request"))),
         };
         self.prepared(read)
@@ -206,7 +206,7 @@ impl Engine {
 
     /// `prepare_json` for a request given as a JSON value.
     pub fn prepare(&mut self, request: &Value) -> Prepared {
-        let read = request::parse(request);
+        let read = request::parse_naming(request, Some(&self.policy.names));
         self.prepared(read)
     }
 

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::normalize;
 use crate::number::Decimal;
+use crate::policy::Names;
 
 pub const MAX_DEPTH: usize = 32;
 pub const MAX_VALUES: usize = 1024;
@@ -77,8 +78,14 @@ fn quote(s: &str) -> String {
 /// Validates and normalizes a request value. (The rejection is large, but it is the rare path.)
 #[allow(clippy::result_large_err)]
 pub fn parse(value: &Value) -> Result<Request, Rejection> {
-    let mut request = parse_fields(value)?;
-    if let Some(Value::Object(p)) = value.get("params") {
+    parse_naming(value, None)
+}
+
+/// `parse`, sharing the strings a policy names instead of copying them.
+#[allow(clippy::result_large_err)]
+pub fn parse_naming(value: &Value, names: Option<&Names>) -> Result<Request, Rejection> {
+    let (mut request, params) = parse_fields(value, names)?;
+    if let Some(p) = params {
         request.params = p.clone();
     }
     Ok(request)
@@ -86,17 +93,44 @@ pub fn parse(value: &Value) -> Result<Request, Rejection> {
 
 /// Like `parse`, taking the value, so params are moved rather than copied.
 #[allow(clippy::result_large_err)]
-pub fn parse_owned(mut value: Value) -> Result<Request, Rejection> {
-    let mut request = parse_fields(&value)?;
+pub fn parse_owned(value: Value) -> Result<Request, Rejection> {
+    parse_owned_naming(value, None)
+}
+
+/// `parse_owned`, sharing the strings a policy names.
+#[allow(clippy::result_large_err)]
+pub fn parse_owned_naming(mut value: Value, names: Option<&Names>) -> Result<Request, Rejection> {
+    let (mut request, _) = parse_fields(&value, names)?;
     if let Some(Value::Object(p)) = value.get_mut("params") {
         request.params = std::mem::take(p);
     }
     Ok(request)
 }
 
-/// Everything but moving params into the request (left empty here).
+type Params = Map<String, Value>;
+
+/// The request object's known fields, as found.
+#[derive(Default)]
+struct Fields<'v> {
+    agent_id: Option<&'v Value>,
+    action: Option<&'v Value>,
+    vendor: Option<&'v Value>,
+    resource: Option<&'v Value>,
+    params: Option<&'v Value>,
+    request_id: Option<&'v Value>,
+}
+
+/// Everything but moving params into the request (left empty here; the params object is
+/// returned beside it).
 #[allow(clippy::result_large_err)]
-fn parse_fields(value: &Value) -> Result<Request, Rejection> {
+fn parse_fields<'v>(
+    value: &'v Value,
+    names: Option<&Names>,
+) -> Result<(Request, Option<&'v Params>), Rejection> {
+    let share = |s: &str| match names {
+        Some(names) => names.share(s),
+        None => Arc::from(s),
+    };
     let Value::Object(map) = value else {
         return Err(Rejection::bare(
             "the request must be an object with agentId and action",
@@ -110,14 +144,27 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         resource: echo(map, "resource"),
         request_id: echo(map, "requestId").filter(|id| is_valid_request_id(id)),
     };
-    if let Some(key) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(reject(format!(
-            "unknown request field {}; known fields: {}",
-            quote(key),
-            KNOWN.join(", ")
-        )));
+    // One pass over the object: each known field into its place, the first unknown refused.
+    let mut fields = Fields::default();
+    for (key, value) in map {
+        let place = match key.as_str() {
+            "agentId" => &mut fields.agent_id,
+            "action" => &mut fields.action,
+            "vendor" => &mut fields.vendor,
+            "resource" => &mut fields.resource,
+            "params" => &mut fields.params,
+            "requestId" => &mut fields.request_id,
+            _ => {
+                return Err(reject(format!(
+                    "unknown request field {}; known fields: {}",
+                    quote(key),
+                    KNOWN.join(", ")
+                )))
+            }
+        };
+        *place = Some(value);
     }
-    let request_id = match map.get("requestId") {
+    let request_id = match fields.request_id {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) if is_valid_request_id(id) => Some(id.clone()),
         Some(other) => {
@@ -127,7 +174,7 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
             )))
         }
     };
-    let agent_id = match map.get("agentId") {
+    let agent_id = match fields.agent_id {
         Some(Value::String(s)) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
         Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
             return Err(reject("`agentId` is longer than 128 characters".into()))
@@ -135,12 +182,12 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         Some(Value::String(s)) if s.chars().any(char::is_control) => {
             return Err(reject("`agentId` contains a control character".into()))
         }
-        Some(Value::String(s)) => Arc::from(s.as_str()),
+        Some(Value::String(s)) => share(s),
         None | Some(Value::Null) => return Err(reject("`agentId` is required".into())),
         Some(_) => return Err(reject("`agentId` must be a string".into())),
     };
-    let action = match map.get("action") {
-        Some(Value::String(s)) if normalize::is_canonical_action(s) => Arc::from(s.as_str()),
+    let action = match fields.action {
+        Some(Value::String(s)) if normalize::is_canonical_action(s) => share(s),
         Some(Value::String(s)) => Arc::from(
             normalize::action(s, false)
                 .map_err(|why| reject(format!("`action` {} {why}", quote(s))))?
@@ -149,9 +196,9 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         None | Some(Value::Null) => return Err(reject("`action` is required".into())),
         Some(_) => return Err(reject("`action` must be a string".into())),
     };
-    let vendor = match map.get("vendor") {
+    let vendor = match fields.vendor {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if normalize::is_canonical_vendor(s) => Some(Arc::from(s.as_str())),
+        Some(Value::String(s)) if normalize::is_canonical_vendor(s) => Some(share(s)),
         Some(Value::String(s)) => Some(Arc::from(
             normalize::vendor(s)
                 .map_err(|why| reject(format!("`vendor` {} {why}", quote(s))))?
@@ -159,7 +206,7 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         )),
         Some(_) => return Err(reject("`vendor` must be a host name string or null".into())),
     };
-    let resource = match map.get("resource") {
+    let resource = match fields.resource {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(Arc::from(
             normalize::resource(s, false)
@@ -169,7 +216,11 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         Some(_) => return Err(reject("`resource` must be a path string or null".into())),
     };
     let empty = Map::new();
-    let params = match map.get("params") {
+    let given = match fields.params {
+        Some(Value::Object(p)) => Some(p),
+        _ => None,
+    };
+    let params = match fields.params {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(p)) => p,
         Some(_) => return Err(reject("`params` must be an object".into())),
@@ -200,7 +251,7 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
             )))
         }
     };
-    Ok(Request {
+    let request = Request {
         agent_id,
         action,
         vendor,
@@ -208,7 +259,8 @@ fn parse_fields(value: &Value) -> Result<Request, Rejection> {
         params: Map::new(),
         request_id,
         amount,
-    })
+    };
+    Ok((request, given))
 }
 
 /// Depth, count, string length and number rules over params, with an explicit stack (only

@@ -223,6 +223,48 @@ pub struct Policy {
     pub webhooks: Vec<WebhookEndpoint>,
     by_agent: FastMap<String, usize>,
     by_permission: FastMap<Arc<str>, (usize, usize)>,
+    /// The agents, exact actions and exact hosts the policy names, shared with requests.
+    pub(crate) names: Names,
+}
+
+/// Strings a policy names (agents, exact actions, exact hosts), kept once: a request that
+/// names one shares it instead of allocating its own copy.
+#[derive(Clone, Debug, Default)]
+pub struct Names(FastMap<Arc<str>, ()>);
+
+impl Names {
+    fn build(passports: &[Passport]) -> Names {
+        let mut names = FastMap::default();
+        let mut add = |s: &str| {
+            if !names.contains_key(s) {
+                names.insert(Arc::from(s), ());
+            }
+        };
+        for passport in passports {
+            add(&passport.agent);
+            for permission in &passport.permissions {
+                for action in &permission.actions {
+                    if let ActionPattern::Exact(a) = action {
+                        add(a);
+                    }
+                }
+                for vendor in permission.vendors.iter().flatten() {
+                    if let VendorPattern::Exact(v) = vendor {
+                        add(v);
+                    }
+                }
+            }
+        }
+        Names(names)
+    }
+
+    /// `text` as an `Arc`: the policy's own when it names it, a new one otherwise.
+    pub fn share(&self, text: &str) -> Arc<str> {
+        match self.0.get_key_value(text) {
+            Some((name, ())) => name.clone(),
+            None => Arc::from(text),
+        }
+    }
 }
 
 impl Policy {

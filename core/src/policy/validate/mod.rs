@@ -211,11 +211,13 @@ impl Validator {
                 by_permission.entry(q.id.clone()).or_insert((i, j));
             }
         }
+        let names = super::Names::build(&passports);
         Some(Policy {
             passports,
             webhooks,
             by_agent,
             by_permission,
+            names,
         })
     }
 
