@@ -13,6 +13,9 @@ use crate::request::{lookup, Lookup, Request};
 use crate::state::{Fingerprint, LimitCheck, Room, State};
 use crate::time::Millis;
 
+/// Indexes of matching permissions, by effect.
+type Matches = smallvec::SmallVec<[usize; 4]>;
+
 /// What a decision changes (its effects), applied after evaluation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
@@ -119,9 +122,10 @@ pub fn evaluate(
     passport
         .index
         .candidates(&request.action, request.vendor.as_deref(), candidates);
-    let mut blocks = Vec::new();
-    let mut approvals = Vec::new();
-    let mut allows = Vec::new();
+    // Matches are few: kept inline, so a decision allocates nothing for them.
+    let mut blocks = Matches::new();
+    let mut approvals = Matches::new();
+    let mut allows = Matches::new();
     let mut out_of_window = None;
     for &at in candidates.iter() {
         let at = at as usize;
@@ -185,7 +189,7 @@ pub fn evaluate(
 
     // 7. (checked before 6 only to know whether allow permissions failed their limits)
     let mut allowed = None;
-    let mut over_limit = Vec::new();
+    let mut over_limit = Matches::new();
     if approvals.is_empty() {
         for &at in &allows {
             let Some(p) = passport.permissions.get(at) else {
@@ -215,7 +219,7 @@ pub fn evaluate(
     } else if allowed.is_none() {
         over_limit
     } else {
-        Vec::new()
+        Matches::new()
     };
     if !approval_set.is_empty() {
         let fp = fingerprint();
