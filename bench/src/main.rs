@@ -282,14 +282,19 @@ fn targets(w1: &Figures, w2: &Figures) {
     );
 }
 
-/// `--profile W1|W2`: only behalf's decisions, for about five seconds, for a profiler
-/// (`perf record -g ./target/release/behalf-bench --profile W1`).
-fn profile(policy: &Value, shapes: &[Shape]) {
+/// `--profile W1|W2 [N]`: only behalf's decisions, for about five seconds or exactly N of
+/// them, for a profiler (`perf record -g ./target/release/behalf-bench --profile W1`, or
+/// `valgrind --tool=callgrind … --profile W1 60000` to count instructions per decision).
+fn profile(policy: &Value, shapes: &[Shape], count: Option<u64>) {
     let mut engine = Engine::from_value(policy, EngineOptions::default()).expect("behalf policy");
     let requests: Vec<Value> = shapes.iter().map(behalf_request).collect();
     let started = Instant::now();
     let mut decided = 0u64;
-    while started.elapsed().as_secs() < 5 {
+    let more = |decided: u64| match count {
+        Some(n) => decided < n,
+        None => started.elapsed().as_secs() < 5,
+    };
+    while more(decided) {
         for r in &requests {
             black_box(engine.verify(r, NOW).allowed());
         }
@@ -308,10 +313,14 @@ fn main() {
     println!("# behalf vs Cedar (Rust), shared/BENCH.md workloads; per-decision times");
     let w1_shapes = w1_shapes();
     if let Some(at) = args.iter().position(|a| a == "--profile") {
+        let count = args.get(at + 2).map(|n| {
+            n.parse::<u64>()
+                .expect("--profile W1|W2 N: N is a number of decisions")
+        });
         match args.get(at + 1).map(String::as_str) {
-            Some("W1") => profile(&w1_behalf(), &w1_shapes),
-            Some("W2") => profile(&w2_behalf(), &w2_shapes()),
-            _ => panic!("--profile takes W1 or W2"),
+            Some("W1") => profile(&w1_behalf(), &w1_shapes, count),
+            Some("W2") => profile(&w2_behalf(), &w2_shapes(), count),
+            _ => panic!("--profile takes W1 or W2 (and optionally a number of decisions)"),
         }
         return;
     }
