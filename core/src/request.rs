@@ -131,6 +131,10 @@ fn parse_fields<'v>(
         Some(names) => names.share(s),
         None => Arc::from(s),
     };
+    let share_agent = |s: &str| match names {
+        Some(names) => names.share_agent(s),
+        None => Arc::from(s),
+    };
     let Value::Object(map) = value else {
         return Err(Rejection::bare(
             "the request must be an object with agentId and action",
@@ -182,7 +186,7 @@ fn parse_fields<'v>(
         Some(Value::String(s)) if s.chars().any(char::is_control) => {
             return Err(reject("`agentId` contains a control character".into()))
         }
-        Some(Value::String(s)) => share(s),
+        Some(Value::String(s)) => share_agent(s),
         None | Some(Value::Null) => return Err(reject("`agentId` is required".into())),
         Some(_) => return Err(reject("`agentId` must be a string".into())),
     };

@@ -221,27 +221,35 @@ impl WebhookEndpoint {
 pub struct Policy {
     pub passports: Vec<Passport>,
     pub webhooks: Vec<WebhookEndpoint>,
-    by_agent: FastMap<String, usize>,
     by_permission: FastMap<Arc<str>, (usize, usize)>,
     /// The agents, exact actions and exact hosts the policy names, shared with requests.
     pub(crate) names: Names,
 }
 
-/// Strings a policy names (agents, exact actions, exact hosts), kept once: a request that
-/// names one shares it instead of allocating its own copy.
+/// Strings a policy names, kept once: each agent with its passport (the index a decision
+/// starts from), and the exact actions and hosts. A request that names one shares it instead of
+/// allocating its own copy, and finds the agent's passport in the same look-up.
 #[derive(Clone, Debug, Default)]
-pub struct Names(FastMap<Arc<str>, ()>);
+pub struct Names {
+    agents: FastMap<Arc<str>, usize>,
+    others: FastMap<Arc<str>, ()>,
+}
 
 impl Names {
     fn build(passports: &[Passport]) -> Names {
-        let mut names = FastMap::default();
+        let mut names = Names::default();
+        // The first passport for an agent wins; a duplicate is an error anyway.
+        for (at, passport) in passports.iter().enumerate() {
+            if !names.agents.contains_key(passport.agent.as_str()) {
+                names.agents.insert(Arc::from(passport.agent.as_str()), at);
+            }
+        }
         let mut add = |s: &str| {
-            if !names.contains_key(s) {
-                names.insert(Arc::from(s), ());
+            if !names.others.contains_key(s) {
+                names.others.insert(Arc::from(s), ());
             }
         };
         for passport in passports {
-            add(&passport.agent);
             for permission in &passport.permissions {
                 for action in &permission.actions {
                     if let ActionPattern::Exact(a) = action {
@@ -255,12 +263,20 @@ impl Names {
                 }
             }
         }
-        Names(names)
+        names
     }
 
-    /// `text` as an `Arc`: the policy's own when it names it, a new one otherwise.
+    /// An agent id as an `Arc`: the policy's own when a passport names it.
+    pub fn share_agent(&self, agent: &str) -> Arc<str> {
+        match self.agents.get_key_value(agent) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(agent),
+        }
+    }
+
+    /// An action or a host as an `Arc`: the policy's own when a permission names it exactly.
     pub fn share(&self, text: &str) -> Arc<str> {
-        match self.0.get_key_value(text) {
+        match self.others.get_key_value(text) {
             Some((name, ())) => name.clone(),
             None => Arc::from(text),
         }
@@ -291,7 +307,7 @@ impl Policy {
 
     /// The agent's passport and its index, through the agent index.
     pub fn passport_for(&self, agent: &str) -> Option<(usize, &Passport)> {
-        let &at = self.by_agent.get(agent)?;
+        let &at = self.names.agents.get(agent)?;
         Some((at, self.passports.get(at)?))
     }
 

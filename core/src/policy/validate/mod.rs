@@ -200,11 +200,6 @@ impl Validator {
                 ),
             }
         }
-        // The first passport for an agent wins in the index; a duplicate is an error anyway.
-        let mut by_agent = FastMap::default();
-        for (i, p) in passports.iter().enumerate() {
-            by_agent.entry(p.agent.clone()).or_insert(i);
-        }
         let mut by_permission = FastMap::default();
         for (i, p) in passports.iter().enumerate() {
             for (j, q) in p.permissions.iter().enumerate() {
@@ -215,7 +210,6 @@ impl Validator {
         Some(Policy {
             passports,
             webhooks,
-            by_agent,
             by_permission,
             names,
         })
