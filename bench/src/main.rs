@@ -3,7 +3,7 @@
 //! `behalf-bench-cedar`, which this one builds and runs (bench/cedar/src/main.rs says why).
 //!
 //! `cargo run --release -p behalf-bench` (add `-- --quick` for a short run, `-- --profile W1`
-//! to run only behalf's W1 decisions for about five seconds under a profiler)
+//! to run only behalf's W1 decisions for about five seconds under a profiler; see `profile`)
 
 #![allow(
     clippy::indexing_slicing,
@@ -282,12 +282,34 @@ fn targets(w1: &Figures, w2: &Figures) {
     );
 }
 
-/// `--profile W1|W2 [N]`: only behalf's decisions, for about five seconds or exactly N of
-/// them, for a profiler (`perf record -g ./target/release/behalf-bench --profile W1`, or
-/// `valgrind --tool=callgrind … --profile W1 60000` to count instructions per decision).
-fn profile(policy: &Value, shapes: &[Shape], count: Option<u64>) {
+/// How `--profile` picks its requests.
+#[derive(Clone, Copy)]
+enum Rotation {
+    /// All of the workload's requests (W2: 4,096, over 1,000 agents).
+    All,
+    /// Only the first K (few agents, everything in cache).
+    First(usize),
+    /// 4,096 copies of the first six: the requests' memory is as cold as in W2, but only
+    /// six agents' passports are read.
+    Copies,
+}
+
+/// `--profile W1|W2 [N] [--first K | --copies]`: only behalf's decisions, for about five
+/// seconds or exactly N of them, for a profiler (`perf record -g ./target/release/behalf-bench
+/// --profile W1`, or `valgrind --tool=callgrind … --profile W1 60000` to count instructions per
+/// decision). `--first K` and `--copies` tell the cost of a large policy from that of cold
+/// requests (bench/HOT_PATH.md).
+fn profile(policy: &Value, shapes: &[Shape], count: Option<u64>, rotation: Rotation) {
     let mut engine = Engine::from_value(policy, EngineOptions::default()).expect("behalf policy");
-    let requests: Vec<Value> = shapes.iter().map(behalf_request).collect();
+    let mut requests: Vec<Value> = shapes.iter().map(behalf_request).collect();
+    match rotation {
+        Rotation::All => {}
+        Rotation::First(k) => requests.truncate(k.max(1)),
+        Rotation::Copies => {
+            let six: Vec<Value> = requests.iter().take(6).cloned().collect();
+            requests = six.iter().cycle().take(4096).cloned().collect();
+        }
+    }
     let started = Instant::now();
     let mut decided = 0u64;
     let more = |decided: u64| match count {
@@ -313,14 +335,26 @@ fn main() {
     println!("# behalf vs Cedar (Rust), shared/BENCH.md workloads; per-decision times");
     let w1_shapes = w1_shapes();
     if let Some(at) = args.iter().position(|a| a == "--profile") {
-        let count = args.get(at + 2).map(|n| {
-            n.parse::<u64>()
-                .expect("--profile W1|W2 N: N is a number of decisions")
-        });
+        let count = args
+            .get(at + 2)
+            .filter(|n| !n.starts_with("--"))
+            .map(|n| {
+                n.parse::<u64>()
+                    .expect("--profile W1|W2 N: N is a number of decisions")
+            });
+        let rotation = match args.iter().position(|a| a == "--first") {
+            Some(k) => Rotation::First(
+                args.get(k + 1)
+                    .and_then(|k| k.parse().ok())
+                    .expect("--first K: K is a number of requests"),
+            ),
+            None if args.iter().any(|a| a == "--copies") => Rotation::Copies,
+            None => Rotation::All,
+        };
         match args.get(at + 1).map(String::as_str) {
-            Some("W1") => profile(&w1_behalf(), &w1_shapes, count),
-            Some("W2") => profile(&w2_behalf(), &w2_shapes(), count),
-            _ => panic!("--profile takes W1 or W2 (and optionally a number of decisions)"),
+            Some("W1") => profile(&w1_behalf(), &w1_shapes, count, rotation),
+            Some("W2") => profile(&w2_behalf(), &w2_shapes(), count, rotation),
+            _ => panic!("--profile takes W1 or W2 (then optionally N, --first K or --copies)"),
         }
         return;
     }
