@@ -335,13 +335,10 @@ fn main() {
     println!("# behalf vs Cedar (Rust), shared/BENCH.md workloads; per-decision times");
     let w1_shapes = w1_shapes();
     if let Some(at) = args.iter().position(|a| a == "--profile") {
-        let count = args
-            .get(at + 2)
-            .filter(|n| !n.starts_with("--"))
-            .map(|n| {
-                n.parse::<u64>()
-                    .expect("--profile W1|W2 N: N is a number of decisions")
-            });
+        let count = args.get(at + 2).filter(|n| !n.starts_with("--")).map(|n| {
+            n.parse::<u64>()
+                .expect("--profile W1|W2 N: N is a number of decisions")
+        });
         let rotation = match args.iter().position(|a| a == "--first") {
             Some(k) => Rotation::First(
                 args.get(k + 1)
