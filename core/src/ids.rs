@@ -30,31 +30,47 @@ impl std::fmt::Debug for IdSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoRandomness;
 
+/// Each random byte's base62 character, or 0 for the bytes past 247 that are rejected:
+/// 248 = 4 × 62, so rejecting the rest keeps every character equally likely.
+#[allow(clippy::indexing_slicing)] // b < 248 and b % 62 < 62: both in bounds, checked at compile time
+const CHAR_OF_BYTE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 248 {
+        table[b] = ALPHABET[b % 62];
+        b += 1;
+    }
+    table
+};
+
 impl IdSource {
     /// `prefix` followed by 16 uniformly random base62 characters.
     pub fn make(&mut self, prefix: &str) -> Result<String, NoRandomness> {
-        let mut id = String::with_capacity(prefix.len() + 16);
-        id.push_str(prefix);
-        let mut missing = 16;
-        while missing > 0 {
+        let mut chars = [0u8; 16];
+        let mut filled = 0;
+        while filled < chars.len() {
             if self.used >= BLOCK {
                 getrandom::fill(&mut self.pool).map_err(|_| NoRandomness)?;
                 self.used = 0;
             }
             for &b in self.pool.get(self.used..).unwrap_or_default() {
                 self.used += 1;
-                // 248 = 4 * 62: rejecting the rest keeps every character equally likely.
-                if b < 248 {
-                    if let Some(&c) = ALPHABET.get(usize::from(b % 62)) {
-                        id.push(char::from(c));
-                        missing -= 1;
-                        if missing == 0 {
-                            break;
-                        }
+                let c = CHAR_OF_BYTE.get(usize::from(b)).copied().unwrap_or(0);
+                if c != 0 {
+                    if let Some(slot) = chars.get_mut(filled) {
+                        *slot = c;
+                    }
+                    filled += 1;
+                    if filled == chars.len() {
+                        break;
                     }
                 }
             }
         }
+        let mut id = String::with_capacity(prefix.len() + chars.len());
+        id.push_str(prefix);
+        // Every byte is from ALPHABET, so this is ASCII.
+        id.push_str(std::str::from_utf8(&chars).map_err(|_| NoRandomness)?);
         Ok(id)
     }
 }
@@ -75,5 +91,19 @@ mod tests {
             .as_ref()
             .is_ok_and(|a| a[4..].bytes().all(|c| c.is_ascii_alphanumeric())));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn every_character_is_four_bytes_and_eight_bytes_are_rejected() {
+        let mut seen = [0usize; 62];
+        for c in CHAR_OF_BYTE.iter().filter(|&&c| c != 0) {
+            let at = ALPHABET.iter().position(|a| a == c);
+            assert!(at.is_some(), "{c} is not base62");
+            if let Some(slot) = at.and_then(|at| seen.get_mut(at)) {
+                *slot += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 4), "{seen:?}");
+        assert_eq!(CHAR_OF_BYTE.iter().filter(|&&c| c == 0).count(), 8);
     }
 }
