@@ -76,7 +76,7 @@ pub(crate) fn record_to_py<'py>(
     match &record.params {
         Some(params) => {
             let items = PyDict::new(py);
-            for (k, v) in params {
+            for (k, v) in params.to_map().iter() {
                 items.set_item(k, to_py(py, v)?)?;
             }
             dict.set_item(intern!(py, "params"), items)?;

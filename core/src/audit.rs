@@ -1,10 +1,11 @@
 //! The audit chain: every decision, approval and denial appends a record whose `hash` is the
 //! hex SHA-256 of `prevHash` followed by the record's canonical JSON (without `hash`).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -28,7 +29,7 @@ pub struct AuditRecord {
     pub action: Option<Arc<str>>,
     pub vendor: Option<Arc<str>>,
     pub resource: Option<Arc<str>>,
-    pub params: Option<Map<String, Value>>,
+    pub params: Option<AuditParams>,
     pub decision: Option<&'static str>,
     pub reason: Option<&'static str>,
     pub matched_permission: Option<Arc<str>>,
@@ -40,6 +41,87 @@ pub struct AuditRecord {
     pub operator: Option<Value>,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A record's params. The map itself when the engine was handed the request; its canonical
+/// JSON, written at decision time, when the request was only lent (`Engine::verify`): one
+/// string instead of a deep copy of every key and value. Both read, write and compare as the
+/// same params.
+#[derive(Clone, Debug)]
+pub enum AuditParams {
+    Map(Map<String, Value>),
+    Canonical(String),
+}
+
+impl AuditParams {
+    /// The canonical JSON of a borrowed params object.
+    pub fn canonical_of(params: &Map<String, Value>) -> AuditParams {
+        let mut text = String::with_capacity(128);
+        canonical::write_map(params, &mut text);
+        AuditParams::Canonical(text)
+    }
+
+    /// Writes the params' canonical JSON.
+    pub fn write_canonical(&self, out: &mut String) {
+        match self {
+            AuditParams::Map(map) => canonical::write_map(map, out),
+            AuditParams::Canonical(text) => out.push_str(text),
+        }
+    }
+
+    /// The params as a map (read back from the canonical text when that is what is kept;
+    /// the engine wrote it, so it always reads).
+    pub fn to_map(&self) -> Cow<'_, Map<String, Value>> {
+        match self {
+            AuditParams::Map(map) => Cow::Borrowed(map),
+            AuditParams::Canonical(text) => match crate::json::from_str(text) {
+                Ok(Value::Object(map)) => Cow::Owned(map),
+                _ => Cow::Owned(Map::new()),
+            },
+        }
+    }
+
+    fn canonical_text(&self) -> Cow<'_, str> {
+        match self {
+            AuditParams::Map(map) => {
+                let mut text = String::new();
+                canonical::write_map(map, &mut text);
+                Cow::Owned(text)
+            }
+            AuditParams::Canonical(text) => Cow::Borrowed(text),
+        }
+    }
+}
+
+impl From<Map<String, Value>> for AuditParams {
+    fn from(map: Map<String, Value>) -> AuditParams {
+        AuditParams::Map(map)
+    }
+}
+
+impl From<Cow<'_, Map<String, Value>>> for AuditParams {
+    /// Owned params are kept as they are; borrowed ones as their canonical JSON.
+    fn from(params: Cow<'_, Map<String, Value>>) -> AuditParams {
+        match params {
+            Cow::Owned(map) => AuditParams::Map(map),
+            Cow::Borrowed(map) => AuditParams::canonical_of(map),
+        }
+    }
+}
+
+impl PartialEq for AuditParams {
+    fn eq(&self, other: &AuditParams) -> bool {
+        match (self, other) {
+            (AuditParams::Map(a), AuditParams::Map(b)) => a == b,
+            _ => self.canonical_text() == other.canonical_text(),
+        }
+    }
+}
+
+impl Serialize for AuditParams {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(serializer)
+    }
 }
 
 impl AuditRecord {
@@ -99,7 +181,7 @@ impl AuditRecord {
         }
         out.push_str("\"params\":");
         match &self.params {
-            Some(map) => canonical::write_map(map, out),
+            Some(params) => params.write_canonical(out),
             None => out.push_str("null"),
         }
         out.push(',');
@@ -437,7 +519,11 @@ pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
         action: s("action").map(|t| Arc::from(t.as_str())),
         vendor: s("vendor").map(|t| Arc::from(t.as_str())),
         resource: s("resource").map(|t| Arc::from(t.as_str())),
-        params: v.get("params").and_then(Value::as_object).cloned(),
+        params: v
+            .get("params")
+            .and_then(Value::as_object)
+            .cloned()
+            .map(AuditParams::Map),
         decision: static_str(
             v.get("decision").and_then(Value::as_str),
             &["allowed", "denied", "approval_required"],
@@ -471,7 +557,7 @@ mod tests {
             action: Some("deploy".into()),
             vendor: None,
             resource: Some("db/prod".into()),
-            params: Some(params),
+            params: Some(params.into()),
             decision: Some("allowed"),
             reason: Some("allowed"),
             matched_permission: Some(Arc::from("p")),
@@ -508,7 +594,7 @@ mod tests {
             action: Some("deploy".into()),
             vendor: Some("vercel.com".into()),
             resource: None,
-            params: Some(Map::new()),
+            params: Some(Map::new().into()),
             decision: None,
             reason: None,
             matched_permission: Some(Arc::from("p")),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{AuditLog, AuditRecord, DEFAULT_CAPACITY};
+use crate::audit::{AuditLog, AuditParams, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
 use crate::decision::{Decision, Reason, TraceDetail, TraceResult, TraceStep};
 use crate::error::ErrorCode;
@@ -111,7 +111,7 @@ pub fn fingerprint(r: &Request) -> Fingerprint {
         }
     }
     text.push(',');
-    canonical::write(&Value::Object(r.params.clone()), &mut text);
+    canonical::write_map(&r.params, &mut text);
     text.push(']');
     Sha256::digest(text.as_bytes()).into()
 }
@@ -120,7 +120,7 @@ pub fn fingerprint(r: &Request) -> Fingerprint {
 /// rows the decision will touch.
 #[derive(Clone, Debug)]
 pub struct Prepared {
-    read: Result<Request, Rejection>,
+    read: Result<Request<'static>, Rejection>,
     keys: Option<RowKeys>,
 }
 
@@ -207,7 +207,7 @@ impl Engine {
     /// `prepare_json` for a request given as a JSON value.
     pub fn prepare(&mut self, request: &Value) -> Prepared {
         let read = request::parse_naming(request, Some(&self.policy.names));
-        self.prepared(read)
+        self.prepared(read.map(Request::into_owned))
     }
 
     /// An input that could not be read at all (not UTF-8): it will be `invalid_request`.
@@ -215,7 +215,7 @@ impl Engine {
         self.prepared(Err(Rejection::bare(message)))
     }
 
-    fn prepared(&mut self, read: Result<Request, Rejection>) -> Prepared {
+    fn prepared(&mut self, read: Result<Request<'static>, Rejection>) -> Prepared {
         let keys = read.as_ref().ok().and_then(|r| self.row_keys(r));
         Prepared { read, keys }
     }
@@ -342,11 +342,11 @@ impl Engine {
         format!("req_seq{:013}", self.audit.next_seq())
     }
 
-    fn decide(&mut self, r: Request, now: Millis) -> Decision {
+    fn decide(&mut self, r: Request<'_>, now: Millis) -> Decision {
         self.decide_with(r, now, None)
     }
 
-    fn decide_with(&mut self, r: Request, now: Millis, known: Option<Fingerprint>) -> Decision {
+    fn decide_with(&mut self, r: Request<'_>, now: Millis, known: Option<Fingerprint>) -> Decision {
         let outcome: Outcome = {
             let r = &r;
             evaluate(
@@ -393,7 +393,7 @@ impl Engine {
                     action: r.action.to_string(),
                     vendor: r.vendor.as_deref().map(str::to_string),
                     resource: r.resource.as_deref().map(str::to_string),
-                    params: r.params.clone(),
+                    params: r.params.clone().into_owned(),
                 };
                 match self.state.hold(fp, passport, p, held, now, &mut self.ids) {
                     Ok(id) => approval_id = Some(id),
@@ -431,16 +431,11 @@ impl Engine {
             problem,
             trace: outcome.trace,
         };
-        self.record(&decision, Some(r.params), now);
+        self.record(&decision, Some(r.params.into()), now);
         decision
     }
 
-    fn record(
-        &mut self,
-        d: &Decision,
-        params: Option<serde_json::Map<String, Value>>,
-        now: Millis,
-    ) {
+    fn record(&mut self, d: &Decision, params: Option<AuditParams>, now: Millis) {
         if self.stateless {
             return;
         }
@@ -632,7 +627,7 @@ fn approval_record(
         action: Some(Arc::from(approval.request.action.as_str())),
         vendor: approval.request.vendor.as_deref().map(Arc::from),
         resource: approval.request.resource.as_deref().map(Arc::from),
-        params: Some(approval.request.params.clone()),
+        params: Some(approval.request.params.clone().into()),
         decision: None,
         reason: None,
         matched_permission: Some(approval.permission.clone()),
@@ -703,5 +698,47 @@ mod tests {
             let log = engine.audit_log();
             assert_eq!(log.first().and_then(|r| r.reason), Some("internal_error"));
         }
+    }
+
+    #[test]
+    fn a_lent_request_is_audited_as_a_handed_one_is() {
+        let policy = serde_json::json!({"version": 1, "passports": [{"id": "pp", "agent": "ag",
+            "permissions": [{"id": "buy", "action": "buy", "when": {"env": "prod"}}]}]});
+        let request = serde_json::json!({"agentId": "ag", "action": "buy", "requestId": "r1",
+            "params": {"env": "prod", "amount": 1.50, "to": "a\"b", "z": {"y": [1, null]}}});
+        let (Ok(mut lent), Ok(mut handed)) = (
+            Engine::from_value(&policy, EngineOptions::default()),
+            Engine::from_value(&policy, EngineOptions::default()),
+        ) else {
+            unreachable!("the policy is valid")
+        };
+        for now in [0, 1] {
+            assert_eq!(
+                lent.verify(&request, now).to_json(),
+                handed.verify_value(request.clone(), now).to_json()
+            );
+        }
+        let (lent, handed) = (lent.audit_log(), handed.audit_log());
+        // verify(&value) keeps the params' canonical text; verify_value keeps the map.
+        assert!(matches!(
+            lent.first().and_then(|r| r.params.as_ref()),
+            Some(AuditParams::Canonical(_))
+        ));
+        assert!(matches!(
+            handed.first().and_then(|r| r.params.as_ref()),
+            Some(AuditParams::Map(_))
+        ));
+        assert_eq!(lent, handed);
+        assert_eq!(lent.len(), 2);
+        let params = |log: &[AuditRecord]| {
+            log.first()
+                .and_then(|r| r.params.as_ref())
+                .map(|p| Value::Object(p.to_map().into_owned()))
+        };
+        assert_eq!(params(&lent), params(&handed));
+        assert_eq!(
+            lent.last().map(|r| r.hash.clone()),
+            handed.last().map(|r| r.hash.clone())
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The request: validated and normalized before any permission is looked at.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -13,16 +14,38 @@ pub const MAX_VALUES: usize = 1024;
 pub const MAX_STRING_BYTES: usize = 8192;
 pub const MAX_ID_CHARS: usize = 128;
 
-/// A request that passed validation, in canonical form.
+/// A request that passed validation, in canonical form. Its params are lent by the caller
+/// when it kept the request value (`parse`), so checking a request copies none of them.
 #[derive(Clone, Debug)]
-pub struct Request {
+pub struct Request<'p> {
     pub agent_id: Arc<str>,
     pub action: Arc<str>,
     pub vendor: Option<Arc<str>>,
     pub resource: Option<Arc<str>>,
-    pub params: Map<String, Value>,
+    pub params: Cow<'p, Map<String, Value>>,
     pub request_id: Option<String>,
     pub amount: Option<Decimal>,
+}
+
+impl Request<'_> {
+    /// The same request with other params (the rest is moved, not copied).
+    pub fn with_params<'q>(self, params: Cow<'q, Map<String, Value>>) -> Request<'q> {
+        Request {
+            agent_id: self.agent_id,
+            action: self.action,
+            vendor: self.vendor,
+            resource: self.resource,
+            params,
+            request_id: self.request_id,
+            amount: self.amount,
+        }
+    }
+
+    /// A request that owns its params (to keep it beyond the value it was read from).
+    pub fn into_owned(mut self) -> Request<'static> {
+        let params = std::mem::take(&mut self.params).into_owned();
+        self.with_params(Cow::Owned(params))
+    }
 }
 
 /// Why a request was refused, with the fields that could be echoed.
@@ -75,34 +98,38 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// Validates and normalizes a request value. (The rejection is large, but it is the rare path.)
+/// Validates and normalizes a request value; the request borrows its params from `value`.
+/// (The rejection is large, but it is the rare path.)
 #[allow(clippy::result_large_err)]
-pub fn parse(value: &Value) -> Result<Request, Rejection> {
+pub fn parse(value: &Value) -> Result<Request<'_>, Rejection> {
     parse_naming(value, None)
 }
 
 /// `parse`, sharing the strings a policy names instead of copying them.
 #[allow(clippy::result_large_err)]
-pub fn parse_naming(value: &Value, names: Option<&Names>) -> Result<Request, Rejection> {
-    let (mut request, params) = parse_fields(value, names)?;
-    if let Some(p) = params {
-        request.params = p.clone();
-    }
-    Ok(request)
+pub fn parse_naming<'v>(value: &'v Value, names: Option<&Names>) -> Result<Request<'v>, Rejection> {
+    let (request, params) = parse_fields(value, names)?;
+    Ok(match params {
+        Some(p) => request.with_params(Cow::Borrowed(p)),
+        None => request,
+    })
 }
 
-/// Like `parse`, taking the value, so params are moved rather than copied.
+/// Like `parse`, taking the value, so params are moved rather than copied or borrowed.
 #[allow(clippy::result_large_err)]
-pub fn parse_owned(value: Value) -> Result<Request, Rejection> {
+pub fn parse_owned(value: Value) -> Result<Request<'static>, Rejection> {
     parse_owned_naming(value, None)
 }
 
 /// `parse_owned`, sharing the strings a policy names.
 #[allow(clippy::result_large_err)]
-pub fn parse_owned_naming(mut value: Value, names: Option<&Names>) -> Result<Request, Rejection> {
+pub fn parse_owned_naming(
+    mut value: Value,
+    names: Option<&Names>,
+) -> Result<Request<'static>, Rejection> {
     let (mut request, _) = parse_fields(&value, names)?;
     if let Some(Value::Object(p)) = value.get_mut("params") {
-        request.params = std::mem::take(p);
+        request.params = Cow::Owned(std::mem::take(p));
     }
     Ok(request)
 }
@@ -126,7 +153,7 @@ struct Fields<'v> {
 fn parse_fields<'v>(
     value: &'v Value,
     names: Option<&Names>,
-) -> Result<(Request, Option<&'v Params>), Rejection> {
+) -> Result<(Request<'static>, Option<&'v Params>), Rejection> {
     let share = |s: &str| match names {
         Some(names) => names.share(s),
         None => Arc::from(s),
@@ -180,7 +207,8 @@ fn parse_fields<'v>(
     };
     let agent_id = match fields.agent_id {
         Some(Value::String(s)) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
-        Some(Value::String(s)) if s.chars().count() > MAX_ID_CHARS => {
+        // More than 128 characters takes more than 128 bytes: most ids are not counted.
+        Some(Value::String(s)) if s.len() > MAX_ID_CHARS && s.chars().count() > MAX_ID_CHARS => {
             return Err(reject("`agentId` is longer than 128 characters".into()))
         }
         Some(Value::String(s)) if s.chars().any(char::is_control) => {
@@ -229,10 +257,10 @@ fn parse_fields<'v>(
         Some(Value::Object(p)) => p,
         Some(_) => return Err(reject("`params` must be an object".into())),
     };
-    check_params(params).map_err(&reject)?;
+    let checked_amount = check_params(params).map_err(&reject)?;
     let amount = match params.get("amount") {
         None => None,
-        Some(Value::Number(n)) => match Decimal::from_json(n) {
+        Some(Value::Number(n)) => match checked_amount.map_or_else(|| Decimal::from_json(n), Ok) {
             Ok(d) if d.is_negative() => {
                 return Err(reject(format!(
                     "`params.amount` `{}` must be >= 0",
@@ -260,7 +288,7 @@ fn parse_fields<'v>(
         action,
         vendor,
         resource,
-        params: Map::new(),
+        params: Cow::Owned(Map::new()),
         request_id,
         amount,
     };
@@ -269,13 +297,18 @@ fn parse_fields<'v>(
 
 /// Depth, count, string length and number rules over params, with an explicit stack (only
 /// nested containers go on it, so flat params allocate nothing). Error messages name the
-/// innermost key (`params...key`); paths are not built on the hot path.
-fn check_params(params: &Map<String, Value>) -> Result<(), String> {
+/// innermost key (`params...key`); paths are not built on the hot path. Returns
+/// `params.amount` as read, when it is a number (so it is not read twice).
+fn check_params(params: &Map<String, Value>) -> Result<Option<Decimal>, String> {
     let mut stack: Vec<(&Value, usize, &str)> = Vec::new();
     let mut count = 1usize;
+    let mut amount = None;
     for (k, v) in params {
         check_key(k, "params")?;
-        check_value(v, 2, k, &mut count, &mut stack)?;
+        let number = check_value(v, 2, k, &mut count, &mut stack)?;
+        if k == "amount" {
+            amount = number;
+        }
     }
     while let Some((value, depth, key)) = stack.pop() {
         match value {
@@ -293,17 +326,17 @@ fn check_params(params: &Map<String, Value>) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(amount)
 }
 
-/// Counts one value, checks it, and queues it if it is a container.
+/// Counts one value, checks it, and queues it if it is a container; a number comes back read.
 fn check_value<'v>(
     value: &'v Value,
     depth: usize,
     key: &'v str,
     count: &mut usize,
     stack: &mut Vec<(&'v Value, usize, &'v str)>,
-) -> Result<(), String> {
+) -> Result<Option<Decimal>, String> {
     *count += 1;
     if *count > MAX_VALUES {
         return Err(format!("`params` holds more than {MAX_VALUES} values"));
@@ -317,7 +350,7 @@ fn check_value<'v>(
             Err(format!("`{at}{key}` is a string longer than 8 KiB"))
         }
         Value::Number(n) => match Decimal::from_json(n) {
-            Ok(_) => Ok(()),
+            Ok(d) => Ok(Some(d)),
             Err(e) => Err(format!(
                 "`{at}{key}` `{}` {}",
                 crate::number::show(n),
@@ -326,9 +359,9 @@ fn check_value<'v>(
         },
         Value::Array(_) | Value::Object(_) => {
             stack.push((value, depth, key));
-            Ok(())
+            Ok(None)
         }
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -337,7 +370,7 @@ fn check_key(key: &str, at: &str) -> Result<(), String> {
         return Err(format!("a key in `{at}` is longer than 8 KiB"));
     }
     // A condition path `repo.owner` must have one meaning: nested keys, never a dotted key.
-    if key.contains('.') {
+    if key.as_bytes().contains(&b'.') {
         return Err(format!(
             "a key in `{at}`, {}, contains `.`; nest objects instead ({{\"repo\": {{\"owner\": ...}}}})",
             quote(key)
@@ -359,6 +392,9 @@ pub enum Lookup<'p> {
 /// Looks a condition path up in params: each `.` steps into a nested object. (Params keys
 /// never contain `.`, so a path has exactly one meaning.)
 pub fn lookup<'p>(params: &'p Map<String, Value>, path: &str) -> Lookup<'p> {
+    if !path.as_bytes().contains(&b'.') {
+        return params.get(path).map_or(Lookup::Missing, Lookup::Found);
+    }
     let mut parts = path.split('.');
     let Some(mut current) = parts.next().and_then(|first| params.get(first)) else {
         return Lookup::Missing;

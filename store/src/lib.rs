@@ -253,7 +253,7 @@ pub fn revoke_grant_in<T: StateTx + ?Sized>(
         action: Some(request.action.as_str().into()),
         vendor: request.vendor.as_deref().map(Into::into),
         resource: request.resource.as_deref().map(Into::into),
-        params: Some(request.params.clone()),
+        params: Some(request.params.clone().into()),
         decision: None,
         reason: None,
         matched_permission: Some(grant.permission.clone()),

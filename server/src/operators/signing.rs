@@ -151,7 +151,7 @@ pub fn record_fingerprint(record: &Value) -> Option<String> {
         action: text("action")?,
         vendor: text("vendor"),
         resource: text("resource"),
-        params: record.get("params")?.as_object()?.clone(),
+        params: std::borrow::Cow::Borrowed(record.get("params")?.as_object()?),
         request_id: None,
         amount: None,
     };
