@@ -11,6 +11,7 @@ use crate::audit::verify_chain;
 use crate::decision::Decision;
 use crate::engine::{verify_once, Engine, EngineOptions};
 use crate::error::ApiError;
+use crate::request;
 use crate::state::{Approval, Grant};
 use crate::time::{parse_duration, parse_rfc3339, Millis};
 use crate::webhook;
@@ -99,6 +100,8 @@ pub struct EngineSubject {
     engine: Engine,
     policy: Value,
     options: EngineOptions,
+    /// Requests go through `verify_fields`, as a binding's fast path sends them.
+    by_fields: bool,
 }
 
 impl EngineSubject {
@@ -108,12 +111,57 @@ impl EngineSubject {
             engine,
             policy: policy.clone(),
             options: options.clone(),
+            by_fields: false,
+        }))
+    }
+
+    /// A subject that hands each request object over field by field (`Engine::verify_fields`),
+    /// string fields as text; an object with a key it does not know goes through `verify`,
+    /// as a binding falls back for it.
+    pub fn make_by_fields(
+        policy: &Value,
+        options: &EngineOptions,
+    ) -> Result<Box<dyn Subject>, String> {
+        let engine = Engine::from_value(policy, options.clone()).map_err(|e| e.to_string())?;
+        Ok(Box::new(EngineSubject {
+            engine,
+            policy: policy.clone(),
+            options: options.clone(),
+            by_fields: true,
         }))
     }
 }
 
+/// A request object as a binding's fast path reads it: its own fields (strings as text),
+/// params handed over; `None` when it has any other key (or is not an object).
+fn split_fields(request: &Value) -> Option<(request::Fields<'_>, Option<Value>)> {
+    let mut fields = request::Fields::default();
+    let mut params = None;
+    for (key, value) in request.as_object()? {
+        let field = Some(match value {
+            Value::String(s) => request::Field::Text(s),
+            other => request::Field::Json(other),
+        });
+        match key.as_str() {
+            "agentId" => fields.agent_id = field,
+            "action" => fields.action = field,
+            "vendor" => fields.vendor = field,
+            "resource" => fields.resource = field,
+            "requestId" => fields.request_id = field,
+            "params" => params = Some(value.clone()),
+            _ => return None,
+        }
+    }
+    Some((fields, params))
+}
+
 impl Subject for EngineSubject {
     fn verify(&mut self, request: &Value, now: Millis) -> Decision {
+        if self.by_fields {
+            if let Some((fields, params)) = split_fields(request) {
+                return self.engine.verify_fields(&fields, params, now);
+            }
+        }
         self.engine.verify(request, now)
     }
     fn verify_json(&mut self, text: &str, now: Millis) -> Decision {
@@ -154,6 +202,11 @@ impl Subject for EngineSubject {
 /// Runs every case of one file through the engine.
 pub fn run_file(file: &Value) -> FileReport {
     run_file_with(file, &mut EngineSubject::make)
+}
+
+/// Runs every case of one file through the engine, each request handed over field by field.
+pub fn run_file_by_fields(file: &Value) -> FileReport {
+    run_file_with(file, &mut EngineSubject::make_by_fields)
 }
 
 /// Runs every case of one file through subjects `make` builds (a store's shared suite).

@@ -195,6 +195,22 @@ impl Engine {
         }
     }
 
+    /// Verifies a request a binding read field by field: its own fields as text where they
+    /// were strings (no JSON value is made of the request object), `params` handed over.
+    /// The same checks and the same decision as `verify` on the equivalent object.
+    pub fn verify_fields(
+        &mut self,
+        fields: &request::Fields<'_>,
+        params: Option<Value>,
+        now: Millis,
+    ) -> Decision {
+        self.state.tick(now);
+        match request::parse_given_fields(fields, params, Some(&self.policy.names)) {
+            Ok(r) => self.decide(r, now),
+            Err(rejection) => self.reject(rejection, now),
+        }
+    }
+
     /// Reads and checks a request given as JSON text, and names the rows its decision reads.
     pub fn prepare_json(&mut self, request: &str) -> Prepared {
         let read = match crate::json::from_str(request) {

@@ -82,13 +82,6 @@ pub fn is_valid_request_id(id: &str) -> bool {
     crate::policy::is_valid_id(id)
 }
 
-fn echo(map: &Map<String, Value>, key: &str) -> Option<String> {
-    match map.get(key) {
-        Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => Some(s.clone()),
-        _ => None,
-    }
-}
-
 fn quote(s: &str) -> String {
     let shown: String = s.chars().take(60).flat_map(char::escape_default).collect();
     if s.chars().count() > 60 {
@@ -136,15 +129,64 @@ pub fn parse_owned_naming(
 
 type Params = Map<String, Value>;
 
-/// The request object's known fields, as found.
-#[derive(Default)]
-struct Fields<'v> {
-    agent_id: Option<&'v Value>,
-    action: Option<&'v Value>,
-    vendor: Option<&'v Value>,
-    resource: Option<&'v Value>,
-    params: Option<&'v Value>,
-    request_id: Option<&'v Value>,
+/// One of the request's own fields as a caller found it: text already (a binding that read a
+/// string without making a JSON value of it), or any JSON value.
+#[derive(Clone, Copy, Debug)]
+pub enum Field<'v> {
+    Text(&'v str),
+    Json(&'v Value),
+}
+
+impl<'v> Field<'v> {
+    /// The text; `Ok(None)` for null; `Err` with the value for anything else.
+    fn text(self) -> Result<Option<&'v str>, &'v Value> {
+        match self {
+            Field::Text(s) => Ok(Some(s)),
+            Field::Json(Value::String(s)) => Ok(Some(s)),
+            Field::Json(Value::Null) => Ok(None),
+            Field::Json(other) => Err(other),
+        }
+    }
+
+    /// The value as JSON text, for a message.
+    fn json(self) -> String {
+        match self {
+            Field::Text(s) => Value::String(s.to_string()).to_string(),
+            Field::Json(v) => v.to_string(),
+        }
+    }
+}
+
+/// The request object's own fields, as found (`None`: absent).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fields<'v> {
+    pub agent_id: Option<Field<'v>>,
+    pub action: Option<Field<'v>>,
+    pub vendor: Option<Field<'v>>,
+    pub resource: Option<Field<'v>>,
+    pub params: Option<&'v Value>,
+    pub request_id: Option<Field<'v>>,
+}
+
+fn echo(field: Option<Field<'_>>) -> Option<String> {
+    match field.map(Field::text) {
+        Some(Ok(Some(s))) if s.chars().count() <= MAX_ID_CHARS => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+impl Fields<'_> {
+    /// A rejection that echoes the fields that can be echoed.
+    fn reject(&self, message: String) -> Rejection {
+        Rejection {
+            message,
+            agent_id: echo(self.agent_id),
+            action: echo(self.action),
+            vendor: echo(self.vendor),
+            resource: echo(self.resource),
+            request_id: echo(self.request_id).filter(|id| is_valid_request_id(id)),
+        }
+    }
 }
 
 /// Everything but moving params into the request (left empty here; the params object is
@@ -152,6 +194,64 @@ struct Fields<'v> {
 #[allow(clippy::result_large_err)]
 fn parse_fields<'v>(
     value: &'v Value,
+    names: Option<&Names>,
+) -> Result<(Request<'static>, Option<&'v Params>), Rejection> {
+    let Value::Object(map) = value else {
+        return Err(Rejection::bare(
+            "the request must be an object with agentId and action",
+        ));
+    };
+    // One pass over the object: each known field into its place; the first unknown is refused.
+    let mut fields = Fields::default();
+    let mut unknown = None;
+    for (key, value) in map {
+        let json = Some(Field::Json(value));
+        match key.as_str() {
+            "agentId" => fields.agent_id = json,
+            "action" => fields.action = json,
+            "vendor" => fields.vendor = json,
+            "resource" => fields.resource = json,
+            "params" => fields.params = Some(value),
+            "requestId" => fields.request_id = json,
+            _ => {
+                unknown = unknown.or(Some(key));
+            }
+        }
+    }
+    if let Some(key) = unknown {
+        return Err(fields.reject(format!(
+            "unknown request field {}; known fields: {}",
+            quote(key),
+            KNOWN.join(", ")
+        )));
+    }
+    check_fields(&fields, names)
+}
+
+/// Validates and normalizes a request given as its fields (a binding's fast path: no JSON
+/// value is made of the request object). `params`, if given, is moved into the request.
+#[allow(clippy::result_large_err)]
+pub fn parse_given_fields(
+    fields: &Fields<'_>,
+    params: Option<Value>,
+    names: Option<&Names>,
+) -> Result<Request<'static>, Rejection> {
+    let fields = Fields {
+        params: params.as_ref(),
+        ..*fields
+    };
+    let (mut request, _) = check_fields(&fields, names)?;
+    if let Some(Value::Object(p)) = params {
+        request.params = Cow::Owned(p);
+    }
+    Ok(request)
+}
+
+/// Checks each field and params; the request comes back without its params (the params
+/// object, if any, beside it).
+#[allow(clippy::result_large_err)]
+fn check_fields<'v>(
+    fields: &Fields<'v>,
     names: Option<&Names>,
 ) -> Result<(Request<'static>, Option<&'v Params>), Rejection> {
     let share = |s: &str| match names {
@@ -162,90 +262,59 @@ fn parse_fields<'v>(
         Some(names) => names.share_agent(s),
         None => Arc::from(s),
     };
-    let Value::Object(map) = value else {
-        return Err(Rejection::bare(
-            "the request must be an object with agentId and action",
-        ));
-    };
-    let reject = |message: String| Rejection {
-        message,
-        agent_id: echo(map, "agentId"),
-        action: echo(map, "action"),
-        vendor: echo(map, "vendor"),
-        resource: echo(map, "resource"),
-        request_id: echo(map, "requestId").filter(|id| is_valid_request_id(id)),
-    };
-    // One pass over the object: each known field into its place, the first unknown refused.
-    let mut fields = Fields::default();
-    for (key, value) in map {
-        let place = match key.as_str() {
-            "agentId" => &mut fields.agent_id,
-            "action" => &mut fields.action,
-            "vendor" => &mut fields.vendor,
-            "resource" => &mut fields.resource,
-            "params" => &mut fields.params,
-            "requestId" => &mut fields.request_id,
-            _ => {
-                return Err(reject(format!(
-                    "unknown request field {}; known fields: {}",
-                    quote(key),
-                    KNOWN.join(", ")
-                )))
-            }
-        };
-        *place = Some(value);
-    }
-    let request_id = match fields.request_id {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) if is_valid_request_id(id) => Some(id.clone()),
-        Some(other) => {
+    let reject = |message: String| fields.reject(message);
+    let request_id = match fields.request_id.map(Field::text) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(id))) if is_valid_request_id(id) => Some(id.to_string()),
+        Some(_) => {
+            let shown = fields.request_id.map(Field::json).unwrap_or_default();
             return Err(reject(format!(
                 "`requestId` {} must match [A-Za-z0-9_.:-]{{1,128}}",
-                quote(&other.to_string())
-            )))
+                quote(&shown)
+            )));
         }
     };
-    let agent_id = match fields.agent_id {
-        Some(Value::String(s)) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
+    let agent_id = match fields.agent_id.map(Field::text) {
+        Some(Ok(Some(s))) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
         // More than 128 characters takes more than 128 bytes: most ids are not counted.
-        Some(Value::String(s)) if s.len() > MAX_ID_CHARS && s.chars().count() > MAX_ID_CHARS => {
+        Some(Ok(Some(s))) if s.len() > MAX_ID_CHARS && s.chars().count() > MAX_ID_CHARS => {
             return Err(reject("`agentId` is longer than 128 characters".into()))
         }
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+        Some(Ok(Some(s))) if s.chars().any(char::is_control) => {
             return Err(reject("`agentId` contains a control character".into()))
         }
-        Some(Value::String(s)) => share_agent(s),
-        None | Some(Value::Null) => return Err(reject("`agentId` is required".into())),
-        Some(_) => return Err(reject("`agentId` must be a string".into())),
+        Some(Ok(Some(s))) => share_agent(s),
+        None | Some(Ok(None)) => return Err(reject("`agentId` is required".into())),
+        Some(Err(_)) => return Err(reject("`agentId` must be a string".into())),
     };
-    let action = match fields.action {
-        Some(Value::String(s)) if normalize::is_canonical_action(s) => share(s),
-        Some(Value::String(s)) => Arc::from(
+    let action = match fields.action.map(Field::text) {
+        Some(Ok(Some(s))) if normalize::is_canonical_action(s) => share(s),
+        Some(Ok(Some(s))) => Arc::from(
             normalize::action(s, false)
                 .map_err(|why| reject(format!("`action` {} {why}", quote(s))))?
                 .as_str(),
         ),
-        None | Some(Value::Null) => return Err(reject("`action` is required".into())),
-        Some(_) => return Err(reject("`action` must be a string".into())),
+        None | Some(Ok(None)) => return Err(reject("`action` is required".into())),
+        Some(Err(_)) => return Err(reject("`action` must be a string".into())),
     };
-    let vendor = match fields.vendor {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if normalize::is_canonical_vendor(s) => Some(share(s)),
-        Some(Value::String(s)) => Some(Arc::from(
+    let vendor = match fields.vendor.map(Field::text) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(s))) if normalize::is_canonical_vendor(s) => Some(share(s)),
+        Some(Ok(Some(s))) => Some(Arc::from(
             normalize::vendor(s)
                 .map_err(|why| reject(format!("`vendor` {} {why}", quote(s))))?
                 .as_str(),
         )),
-        Some(_) => return Err(reject("`vendor` must be a host name string or null".into())),
+        Some(Err(_)) => return Err(reject("`vendor` must be a host name string or null".into())),
     };
-    let resource = match fields.resource {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(Arc::from(
+    let resource = match fields.resource.map(Field::text) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(s))) => Some(Arc::from(
             normalize::resource(s, false)
                 .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?
                 .as_str(),
         )),
-        Some(_) => return Err(reject("`resource` must be a path string or null".into())),
+        Some(Err(_)) => return Err(reject("`resource` must be a path string or null".into())),
     };
     let empty = Map::new();
     let given = match fields.params {
