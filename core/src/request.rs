@@ -275,7 +275,7 @@ fn check_fields<'v>(
         }
     };
     let agent_id = match fields.agent_id.map(Field::text) {
-        Some(Ok(Some(s))) if s.is_empty() => return Err(reject("`agentId` is empty".into())),
+        Some(Ok(Some(""))) => return Err(reject("`agentId` is empty".into())),
         // More than 128 characters takes more than 128 bytes: most ids are not counted.
         Some(Ok(Some(s))) if s.len() > MAX_ID_CHARS && s.chars().count() > MAX_ID_CHARS => {
             return Err(reject("`agentId` is longer than 128 characters".into()))
