@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what a user installs without a Rust toolchain, into dist/:
-#   behalf-VERSION-cp39-abi3-manylinux_2_17_x86_64.whl   pip install FILE   (CPython >= 3.9)
-#   behalf-VERSION-cp39-abi3-manylinux_2_17_aarch64.whl
+#   behalf-VERSION-cp310-abi3-manylinux_2_17_x86_64.whl   pip install FILE   (CPython >= 3.10)
+#   behalf-VERSION-cp310-abi3-manylinux_2_17_aarch64.whl
 #   behalf-VERSION.tgz                                   npm install FILE   (Node >= 18)
 #   behalf-cli-VERSION-x86_64-linux.tar.gz               the `behalf` binary (glibc >= 2.17)
 #   SHA256SUMS

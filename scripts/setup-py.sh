@@ -9,7 +9,7 @@ VENV="$PY_DIR/.venv"
 PYTHON="${BEHALF_PYTHON:-python3}"
 
 if ! have "$PYTHON"; then
-  echo "setup-py: $PYTHON is required (CPython 3.9+)" >&2
+  echo "setup-py: $PYTHON is required (CPython 3.10+)" >&2
   exit 1
 fi
 if ! have cargo; then

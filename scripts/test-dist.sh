@@ -47,7 +47,7 @@ import sys, zipfile, pathlib
 dist = pathlib.Path(sys.argv[1])
 want = {"x86_64": 0x3E, "aarch64": 0xB7}  # ELF e_machine
 for arch, machine in want.items():
-    wheels = list(dist.glob(f"behalf-*-cp39-abi3-*manylinux_2_17_{arch}.whl"))
+    wheels = list(dist.glob(f"behalf-*-cp310-abi3-*manylinux_2_17_{arch}.whl"))
     assert len(wheels) == 1, f"no single abi3 manylinux_2_17 {arch} wheel in {sorted(p.name for p in dist.iterdir())}"
     with zipfile.ZipFile(wheels[0]) as z:
         so = [n for n in z.namelist() if n.startswith("behalf/_behalf") and n.endswith(".so")]
@@ -55,7 +55,7 @@ for arch, machine in want.items():
         elf = z.read(so[0])
         assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == machine, f"{arch}: wrong machine"
         wheel_meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL"))).decode()
-        assert f"Tag: cp39-abi3-manylinux_2_17_{arch}" in wheel_meta, wheel_meta
+        assert f"Tag: cp310-abi3-manylinux_2_17_{arch}" in wheel_meta, wheel_meta
         (dist.parent / "target" / "dist" / f"check-{arch}.so").write_bytes(elf)
     print(f"ok: {wheels[0].name}")
 PY
@@ -75,7 +75,7 @@ done
 step "dist: the wheel in a fresh venv, with no cargo on PATH"
 PATH="$CLEAN_PATH" python3 -m venv "$work/venv"
 PATH="$CLEAN_PATH" "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index \
-  "$DIST/behalf-$version-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+  "$DIST/behalf-$version-cp310-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
 PATH="$CLEAN_PATH" "$work/venv/bin/python" - <<'PY'
 import shutil, behalf
 assert shutil.which("cargo") is None and shutil.which("rustc") is None

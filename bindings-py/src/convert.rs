@@ -67,7 +67,7 @@ fn string(s: &Bound<'_, PyString>) -> Result<String, String> {
 
 /// A request's own field names, as the interned strings that literal dict keys are: a key
 /// that is one of them is read without encoding it (the common case, and the hot path).
-fn known_key(s: &Bound<'_, PyString>) -> Option<&'static str> {
+pub(crate) fn known_key(s: &Bound<'_, PyString>) -> Option<&'static str> {
     let py = s.py();
     let known = [
         (intern!(py, "agentId"), "agentId"),
@@ -123,6 +123,36 @@ fn classify<'py>(obj: &Bound<'py, PyAny>) -> Result<Node<'py>, String> {
         _ => "",
     };
     Err(format!("a value of type `{name}` is not JSON{hint}"))
+}
+
+/// A dict whose values are all scalars (the usual params), converted without the general
+/// walk's stack and paths. `None` for anything else, or anything the general walk would refuse
+/// or explain (a container, a lone surrogate, a number it cannot read, more values than a
+/// request may hold): that goes the general way, so every message stays the same.
+pub fn flat_dict(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    let dict = obj.cast::<PyDict>().ok()?;
+    if dict.len() >= behalf_core::request::MAX_VALUES {
+        return None;
+    }
+    let mut map = Map::new();
+    for (key, value) in dict.iter() {
+        let key = key.cast::<PyString>().ok()?.to_str().ok()?;
+        let value = if let Ok(s) = value.cast::<PyString>() {
+            Value::String(s.to_str().ok()?.to_owned())
+        } else if let Ok(b) = value.cast::<PyBool>() {
+            Value::Bool(b.is_true())
+        } else if value.is_instance_of::<PyInt>() {
+            Value::from(value.extract::<i64>().ok()?)
+        } else if let Ok(f) = value.cast::<PyFloat>() {
+            Value::Number(Number::from_f64(f.value())?)
+        } else if value.is_none() {
+            Value::Null
+        } else {
+            return None;
+        };
+        map.insert(key.to_owned(), value);
+    }
+    Some(Value::Object(map))
 }
 
 /// The path of the value being read; `to_container` stops at the innermost container (for

@@ -19,7 +19,7 @@ use crate::convert::{to_py, to_value, typed_to_py, DOCUMENT};
 use crate::decision::PyDecision;
 use crate::errors::{api_error, policy_error, policy_not_json, raise};
 use crate::faults::{bare_internal_error, panic_text, shielded};
-use crate::request::{prepare, text};
+use crate::request::{prepare, text, FastRequest};
 use crate::time::{clock_now, time_arg};
 
 /// A compiled policy with its state (usage, approvals, grants, audit chain), shared safely by
@@ -252,6 +252,20 @@ impl PyEngine {
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyDecision> {
         let now = self.now(py, now)?;
+        // The fast path: a plain request dict, its string fields read in place.
+        let fast = match (request, fields.filter(|f| !f.is_empty())) {
+            (Some(r), None) => FastRequest::read(r),
+            _ => None,
+        };
+        if let Some(mut fast) = fast {
+            let params = fast.params.take();
+            if let Some(fields) = fast.fields() {
+                let decision = self.decide(py, now, move |engine| {
+                    engine.verify_fields(&fields, params, now)
+                });
+                return Ok(PyDecision::from(decision));
+            }
+        }
         let prepared = catch_unwind(AssertUnwindSafe(|| prepare(request, fields)))
             .unwrap_or_else(|p| Err(Box::new(Rejection::bare(panic_text(p.as_ref())))));
         let decision = self.decide(py, now, move |engine| match prepared {

@@ -1,12 +1,12 @@
 //! Requests: a dict, JSON text or keyword fields, checked before the core sees them.
 
 use behalf_core::ffi::{self, RefusedFields};
-use behalf_core::request::Rejection;
+use behalf_core::request::{Field, Fields, Rejection};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
-use crate::convert::{to_value, Refusal, REQUEST};
+use crate::convert::{flat_dict, known_key, to_value, Refusal, REQUEST};
 
 pub(crate) fn text(s: &Bound<'_, PyString>) -> PyResult<String> {
     Ok(s.to_cow()?.into_owned())
@@ -81,5 +81,75 @@ pub(crate) fn prepare(
         })),
         // Nothing given: the core explains what a request must be.
         (None, None) => Ok(Value::Null),
+    }
+}
+
+/// A request dict read on the fast path: its own string fields kept as the Python strings
+/// themselves (read as borrowed UTF-8, never copied), params converted.
+pub(crate) struct FastRequest<'py> {
+    /// agentId, action, vendor, resource, requestId: a str, or None for a Python None.
+    texts: [Option<Option<Bound<'py, PyString>>>; 5],
+    pub(crate) params: Option<Value>,
+}
+
+static NULL: Value = Value::Null;
+
+impl<'py> FastRequest<'py> {
+    /// `None` when the dict needs the general path: a key that is not one of the request's
+    /// own, a field that is neither a str nor None, params that do not convert. The general
+    /// path then decides it (and explains what is wrong), exactly as before.
+    pub(crate) fn read(request: &Bound<'py, PyAny>) -> Option<FastRequest<'py>> {
+        let dict = request.cast::<PyDict>().ok()?;
+        let mut texts: [Option<Option<Bound<'py, PyString>>>; 5] = Default::default();
+        let mut params = None;
+        for (key, value) in dict.iter() {
+            let key = key.cast_into::<PyString>().ok()?;
+            // Literal keys are interned, so most are known by identity, without reading them.
+            let name = match known_key(&key) {
+                Some(name) => name,
+                None => key.to_str().ok()?,
+            };
+            let at = match name {
+                "agentId" => 0,
+                "action" => 1,
+                "vendor" => 2,
+                "resource" => 3,
+                "requestId" => 4,
+                "params" => {
+                    let flat = flat_dict(&value);
+                    params = Some(flat.map_or_else(|| to_value(&value, REQUEST).ok(), Some)?);
+                    continue;
+                }
+                _ => return None,
+            };
+            let text = if value.is_none() {
+                None
+            } else {
+                Some(value.cast_into::<PyString>().ok()?)
+            };
+            *texts.get_mut(at)? = Some(text);
+        }
+        Some(FastRequest { texts, params })
+    }
+
+    /// The fields, borrowing the strings' UTF-8; `None` if one has unpaired surrogates.
+    pub(crate) fn fields(&self) -> Option<Fields<'_>> {
+        let mut read = [None; 5];
+        for (slot, text) in read.iter_mut().zip(&self.texts) {
+            *slot = match text {
+                None => None,
+                Some(None) => Some(Field::Json(&NULL)),
+                Some(Some(s)) => Some(Field::Text(s.to_str().ok()?)),
+            };
+        }
+        let [agent_id, action, vendor, resource, request_id] = read;
+        Some(Fields {
+            agent_id,
+            action,
+            vendor,
+            resource,
+            params: None,
+            request_id,
+        })
     }
 }

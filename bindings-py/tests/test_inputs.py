@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import datetime
 import decimal
+import json
 from typing import Any, Dict
 
 import pytest
@@ -200,3 +201,60 @@ def test_verify_json_takes_text_and_bytes(engine: behalf.Behalf) -> None:
     assert engine.verify_json(text.encode(), now=NOW).allowed
     assert_invalid(engine.verify_json("{not json", now=NOW))
     assert_invalid(engine.verify_json(b"\xff\xfe", now=NOW))
+
+
+# A request dict is read on a fast path (its str fields borrowed, not converted); anything it
+# does not take goes the general way. Either way the packet is the one the core gives the same
+# request as JSON text.
+SAME_AS_JSON = {
+    "seed": {"agentId": "agent_claude_code", "action": "deploy", "vendor": "vercel.com",
+             "params": {"env": "staging"}},
+    "none_fields": {"agentId": "agent_claude_code", "action": "deploy", "vendor": None,
+                    "resource": None, "requestId": None, "params": None},
+    "agent_none": {"agentId": None, "action": "deploy"},
+    "agent_not_str": {"agentId": 5, "action": "deploy"},
+    "agent_empty": {"agentId": "", "action": "deploy"},
+    "agent_control": {"agentId": "agent\u0007", "action": "deploy"},
+    "agent_too_long": {"agentId": "a" * 129, "action": "deploy"},
+    "agent_128_wide_chars": {"agentId": "é" * 128, "action": "deploy"},
+    "action_missing": {"agentId": "agent_claude_code"},
+    "action_to_normalize": {"agentId": "agent_claude_code", "action": "DEPLOY",
+                            "vendor": "VERCEL.COM.", "params": {"env": "staging"}},
+    "vendor_not_str": {"agentId": "agent_claude_code", "action": "deploy", "vendor": ["x"]},
+    "vendor_with_port": {"agentId": "agent_claude_code", "action": "deploy", "vendor": "a.com:1"},
+    "resource_dot_dot": {"agentId": "agent_claude_code", "action": "read", "resource": "a/../b"},
+    "request_id_given": {"agentId": "agent_claude_code", "action": "deploy", "requestId": "r-1"},
+    "request_id_invalid": {"agentId": "agent_claude_code", "action": "deploy",
+                           "requestId": "not valid!", "params": {"amount": -1}},
+    "request_id_not_str": {"agentId": "agent_claude_code", "action": "deploy", "requestId": 7},
+    "unknown_field": {"agentId": "agent_claude_code", "action": "deploy", "agent": "x"},
+    "params_not_object": {"agentId": "agent_claude_code", "action": "deploy", "params": [1]},
+    "params_dotted_key": {"agentId": "agent_claude_code", "action": "deploy",
+                          "params": {"repo.owner": "x"}},
+    "amount": {"agentId": "agent_claude_code", "action": "purchase", "vendor": "www.amazon.com",
+               "params": {"amount": 12.5}},
+}
+
+
+def packet(d: behalf.Decision) -> Dict[str, Any]:
+    out = d.to_dict()
+    if not out["requestId"] or out["requestId"].startswith("req_"):
+        out["requestId"] = "made"
+    return out
+
+
+@pytest.mark.parametrize("request_", list(SAME_AS_JSON.values()), ids=list(SAME_AS_JSON))
+def test_a_request_dict_decides_as_its_json_text(
+    engine: behalf.Behalf, seed: Dict[str, Any], request_: Any
+) -> None:
+    text = json.dumps(request_)
+    want = packet(behalf.Behalf(seed).verify_json(text, now=NOW))
+    assert packet(engine.verify(request_, now=NOW)) == want
+    # The same dict with keys that are not interned (as json.loads makes them).
+    assert packet(engine.verify(json.loads(text), now=NOW)) == want
+
+
+def test_a_field_with_a_lone_surrogate_is_refused_not_raised(engine: behalf.Behalf) -> None:
+    for field in ("agentId", "action", "vendor", "resource", "requestId"):
+        request = {"agentId": "agent_claude_code", "action": "deploy", field: "x\ud800"}
+        assert_invalid(engine.verify(request, now=NOW))
