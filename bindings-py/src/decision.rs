@@ -127,7 +127,7 @@ impl PyDecision {
         packet.set_item("allowed", d.allowed())?;
         packet.set_item("reason", d.reason.as_str())?;
         packet.set_item("message", d.message())?;
-        packet.set_item("requestId", &d.request_id)?;
+        packet.set_item("requestId", &*d.request_id)?;
         packet.set_item("agentId", d.agent_id.as_deref())?;
         packet.set_item("action", d.action.as_deref())?;
         packet.set_item("vendor", d.vendor.as_deref())?;

@@ -24,7 +24,7 @@ pub struct AuditRecord {
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub time: Millis,
     pub event: &'static str,
-    pub request_id: Option<String>,
+    pub request_id: Option<Arc<str>>,
     pub agent_id: Option<Arc<str>>,
     pub action: Option<Arc<str>>,
     pub vendor: Option<Arc<str>>,
@@ -514,7 +514,7 @@ pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
             v.get("event")?.as_str(),
             &["decision", "approval.granted", "approval.denied"],
         )?,
-        request_id: s("requestId"),
+        request_id: s("requestId").map(|t| Arc::from(t.as_str())),
         agent_id: s("agentId").map(|t| Arc::from(t.as_str())),
         action: s("action").map(|t| Arc::from(t.as_str())),
         vendor: s("vendor").map(|t| Arc::from(t.as_str())),

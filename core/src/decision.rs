@@ -209,7 +209,7 @@ pub struct TraceStep {
 #[derive(Clone, Debug)]
 pub struct Decision {
     pub reason: Reason,
-    pub request_id: String,
+    pub request_id: Arc<str>,
     pub agent_id: Option<Arc<str>>,
     pub action: Option<Arc<str>>,
     pub vendor: Option<Arc<str>>,
@@ -232,7 +232,7 @@ impl Decision {
     pub fn fault(message: String, request_id: String, now: Millis) -> Decision {
         Decision {
             reason: Reason::InternalError,
-            request_id,
+            request_id: request_id.into(),
             agent_id: None,
             action: None,
             vendor: None,

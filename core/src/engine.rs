@@ -317,9 +317,9 @@ impl Engine {
     }
 
     fn refuse(&mut self, reason: Reason, rejection: Rejection, now: Millis) -> Decision {
-        let request_id = match rejection.request_id.clone() {
-            Some(id) => id,
-            None => match self.ids.make("req_") {
+        let request_id = match rejection.request_id.as_deref() {
+            Some(id) => Arc::from(id),
+            None => match self.ids.make_shared("req_") {
                 Ok(id) => id,
                 Err(_) => self.fallback_id(),
             },
@@ -354,8 +354,8 @@ impl Engine {
         decision
     }
 
-    fn fallback_id(&self) -> String {
-        format!("req_seq{:013}", self.audit.next_seq())
+    fn fallback_id(&self) -> Arc<str> {
+        Arc::from(format!("req_seq{:013}", self.audit.next_seq()))
     }
 
     fn decide(&mut self, r: Request<'_>, now: Millis) -> Decision {
@@ -379,8 +379,8 @@ impl Engine {
             .zip(outcome.matched)
             .and_then(|(p, m)| p.permissions.get(m));
         let request_id = match &r.request_id {
-            Some(id) => id.clone(),
-            None => match self.ids.make("req_") {
+            Some(id) => Arc::from(id.as_str()),
+            None => match self.ids.make_shared("req_") {
                 Ok(id) => id,
                 Err(_) => self.fallback_id(),
             },

@@ -1,6 +1,8 @@
 //! Random ids (`req_`, `apr_`, `grt_`): 16 base62 characters from the operating system's
 //! secure source (getrandom), read in blocks so one id does not cost one system call.
 
+use std::sync::Arc;
+
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BLOCK: usize = 512;
 
@@ -46,6 +48,33 @@ const CHAR_OF_BYTE: [u8; 256] = {
 impl IdSource {
     /// `prefix` followed by 16 uniformly random base62 characters.
     pub fn make(&mut self, prefix: &str) -> Result<String, NoRandomness> {
+        let chars = self.characters()?;
+        let mut id = String::with_capacity(prefix.len() + chars.len());
+        id.push_str(prefix);
+        id.push_str(std::str::from_utf8(&chars).map_err(|_| NoRandomness)?);
+        Ok(id)
+    }
+
+    /// `make`, as a shared string (one allocation, for an id a decision and its audit record
+    /// both hold).
+    pub fn make_shared(&mut self, prefix: &str) -> Result<Arc<str>, NoRandomness> {
+        let chars = self.characters()?;
+        // Prefixes are short constants (`req_`); a longer one is refused, not truncated.
+        let mut id = [0u8; 32];
+        let end = prefix.len() + chars.len();
+        id.get_mut(..prefix.len())
+            .ok_or(NoRandomness)?
+            .copy_from_slice(prefix.as_bytes());
+        id.get_mut(prefix.len()..end)
+            .ok_or(NoRandomness)?
+            .copy_from_slice(&chars);
+        let text =
+            std::str::from_utf8(id.get(..end).ok_or(NoRandomness)?).map_err(|_| NoRandomness)?;
+        Ok(Arc::from(text))
+    }
+
+    /// 16 base62 characters (ASCII).
+    fn characters(&mut self) -> Result<[u8; 16], NoRandomness> {
         let mut chars = [0u8; 16];
         let mut filled = 0;
         while filled < chars.len() {
@@ -67,11 +96,7 @@ impl IdSource {
                 }
             }
         }
-        let mut id = String::with_capacity(prefix.len() + chars.len());
-        id.push_str(prefix);
-        // Every byte is from ALPHABET, so this is ASCII.
-        id.push_str(std::str::from_utf8(&chars).map_err(|_| NoRandomness)?);
-        Ok(id)
+        Ok(chars)
     }
 }
 
@@ -91,6 +116,25 @@ mod tests {
             .as_ref()
             .is_ok_and(|a| a[4..].bytes().all(|c| c.is_ascii_alphanumeric())));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn shared_ids_are_made_as_plain_ones_are() {
+        let mut src = IdSource::default();
+        let ids: Vec<String> = (0..100)
+            .filter_map(|_| src.make_shared("req_").ok())
+            .map(|id| id.to_string())
+            .collect();
+        assert_eq!(ids.len(), 100);
+        for id in &ids {
+            assert!(id.len() == 20 && id.starts_with("req_"), "{id}");
+            assert!(id[4..].bytes().all(|c| c.is_ascii_alphanumeric()), "{id}");
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+        assert!(src.make_shared("a_prefix_longer_than_16_").is_err());
     }
 
     #[test]
