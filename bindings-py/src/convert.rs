@@ -67,7 +67,7 @@ fn string(s: &Bound<'_, PyString>) -> Result<String, String> {
 
 /// A request's own field names, as the interned strings that literal dict keys are: a key
 /// that is one of them is read without encoding it (the common case, and the hot path).
-pub(crate) fn known_key(s: &Bound<'_, PyString>) -> Option<&'static str> {
+fn known_key(s: &Bound<'_, PyString>) -> Option<&'static str> {
     let py = s.py();
     let known = [
         (intern!(py, "agentId"), "agentId"),

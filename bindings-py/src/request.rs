@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
-use crate::convert::{flat_dict, known_key, to_value, Refusal, REQUEST};
+use crate::convert::{flat_dict, to_value, Refusal, REQUEST};
 
 pub(crate) fn text(s: &Bound<'_, PyString>) -> PyResult<String> {
     Ok(s.to_cow()?.into_owned())
@@ -104,12 +104,7 @@ impl<'py> FastRequest<'py> {
         let mut params = None;
         for (key, value) in dict.iter() {
             let key = key.cast_into::<PyString>().ok()?;
-            // Literal keys are interned, so most are known by identity, without reading them.
-            let name = match known_key(&key) {
-                Some(name) => name,
-                None => key.to_str().ok()?,
-            };
-            let at = match name {
+            let at = match key.to_str().ok()? {
                 "agentId" => 0,
                 "action" => 1,
                 "vendor" => 2,
