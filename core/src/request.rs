@@ -310,9 +310,8 @@ fn check_fields<'v>(
     let resource = match fields.resource.map(Field::text) {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(s))) => Some(Arc::from(
-            normalize::resource(s, false)
-                .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?
-                .as_str(),
+            &*normalize::canonical_resource(s, false)
+                .map_err(|why| reject(format!("`resource` {} {why}", quote(s))))?,
         )),
         Some(Err(_)) => return Err(reject("`resource` must be a path string or null".into())),
     };

@@ -6,7 +6,7 @@ mod resource;
 mod vendor;
 
 pub use email::email_domain;
-pub use resource::resource;
+pub use resource::{canonical_resource, resource};
 pub use vendor::{is_canonical_vendor, vendor};
 
 /// Why a value failed normalization; the text completes "`value` ...".
@@ -198,7 +198,7 @@ pub fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
 /// pattern sees what a path consumer would. `None`: the value is not a canonical path
 /// (indeterminate, never a silent miss or match).
 pub fn value_glob_match(pattern: &ResourcePattern, value: &str) -> Option<bool> {
-    let canonical = resource(value, false).ok()?;
+    let canonical = canonical_resource(value, false).ok()?;
     Some(pattern.matches(Some(&canonical)))
 }
 

@@ -14,14 +14,23 @@ const MAX_RESOURCE: usize = 8192;
 /// Canonical resource path: percent-escapes decoded once; repeated, leading and trailing `/`
 /// and leading `./` removed; every unsafe spelling refused. `allow_glob` for patterns.
 pub fn resource(text: &str, allow_glob: bool) -> Result<String, NormError> {
+    canonical_resource(text, allow_glob).map(Cow::into_owned)
+}
+
+/// `resource`, borrowing the text when it is already canonical (the usual case: a path with
+/// no escapes, no empty or leading `.` segments), so checking it allocates nothing.
+pub fn canonical_resource(text: &str, allow_glob: bool) -> Result<Cow<'_, str>, NormError> {
     if text.len() > MAX_RESOURCE {
         return Err("is longer than 8 KiB");
     }
     let decoded = percent_decode(text)?;
     check_characters(&decoded, allow_glob)?;
-    let mut out = String::with_capacity(decoded.len());
-    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
-        if segment == "." && out.is_empty() {
+    // Every rule, on every segment; whether the canonical form leaves any segment out.
+    let mut kept = 0usize;
+    let mut left_out = false;
+    for segment in decoded.split('/') {
+        if segment.is_empty() || (segment == "." && kept == 0) {
+            left_out = true;
             continue;
         }
         if segment == "." || segment == ".." {
@@ -36,15 +45,26 @@ pub fn resource(text: &str, allow_glob: bool) -> Result<String, NormError> {
         if allow_glob && segment.contains("**") && segment != "**" {
             return Err("uses `**` inside a segment; `**` must be a whole segment");
         }
+        kept += 1;
+    }
+    if kept == 0 {
+        return Err("is empty");
+    }
+    if !left_out {
+        return Ok(decoded);
+    }
+    // Repeated `/` collapse; a leading `/` and `./` go.
+    let mut out = String::with_capacity(decoded.len());
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." && out.is_empty() {
+            continue;
+        }
         if !out.is_empty() {
             out.push('/');
         }
         out.push_str(segment);
     }
-    if out.is_empty() {
-        return Err("is empty");
-    }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// Decodes `%XX` once. A decode that yields a separator, `%` (a second layer of encoding),
@@ -133,6 +153,27 @@ mod tests {
 
     fn r(text: &str) -> Result<String, NormError> {
         resource(text, false)
+    }
+
+    #[test]
+    fn a_canonical_path_is_borrowed_and_any_other_rewritten() {
+        for text in ["db/prod/main", "a", "db/.hidden/a.b", "caf\u{e9}/x"] {
+            let got = canonical_resource(text, false);
+            assert!(matches!(got, Ok(Cow::Borrowed(t)) if t == text), "{text}");
+        }
+        for (text, want) in [
+            ("/a", "a"),
+            ("a//b", "a/b"),
+            ("./a", "a"),
+            ("a/", "a"),
+            ("%61", "a"),
+        ] {
+            let got = canonical_resource(text, false);
+            assert!(
+                matches!(&got, Ok(Cow::Owned(t)) if t == want),
+                "{text}: {got:?}"
+            );
+        }
     }
 
     #[test]
