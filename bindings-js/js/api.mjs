@@ -223,6 +223,61 @@ function toJson(value, which) {
   }
 }
 
+// The usual request, written by one JSON.stringify: a plain object whose fields are strings or
+// null, and params (if an object) of strings, finite numbers, booleans and null. Each property
+// is read once into a fresh object, so a getter cannot answer the check and the writer
+// differently. Anything else (or a prototype that gives objects a toJSON) takes the full walk,
+// which refuses or explains it exactly as before.
+const hasOwn = Object.prototype.hasOwnProperty;
+
+function flatParams(params) {
+  if (Array.isArray(params) || !isPlainObject(params)) return undefined;
+  const copy = {};
+  let n = 0;
+  for (const k in params) {
+    if (!hasOwn.call(params, k)) continue;
+    if (++n >= 1024) return undefined;
+    const v = params[k];
+    switch (typeof v) {
+      case "string":
+      case "boolean":
+        break;
+      case "number":
+        if (v !== v || v === Infinity || v === -Infinity || (v === 0 && 1 / v < 0)) return undefined;
+        break;
+      default:
+        if (v !== null) return undefined;
+    }
+    copy[k] = v;
+  }
+  return copy;
+}
+
+function requestJson(request) {
+  if (request === null || typeof request !== "object" || Array.isArray(request)) return toJson(request, REQUEST_LIMITS);
+  try {
+    if (!isPlainObject(request) || Object.prototype.toJSON !== undefined) return toJson(request, REQUEST_LIMITS);
+    const copy = {};
+    for (const k in request) {
+      if (!hasOwn.call(request, k)) continue;
+      const v = request[k];
+      if (typeof v === "string" || v === null) {
+        copy[k] = v;
+      } else if (k === "params" && typeof v === "object") {
+        const params = flatParams(v);
+        if (params === undefined) return toJson(request, REQUEST_LIMITS);
+        copy[k] = params;
+      } else {
+        return toJson(request, REQUEST_LIMITS);
+      }
+    }
+    return JSON.stringify(copy);
+  } catch {
+    // A getter or proxy trap threw: the full walk reads it again and says where.
+    return toJson(request, REQUEST_LIMITS);
+  }
+}
+
 function policyText(policy) {
   if (typeof policy === "string") return policy;
   try {
@@ -455,7 +510,7 @@ class Behalf {
     }
     let text;
     try {
-      text = toJson(request, REQUEST_LIMITS);
+      text = requestJson(request);
     } catch (e) {
       const message = e instanceof Refused ? e.message : String(e);
       const [a, b, c, d, r] = echoed(request);
@@ -570,7 +625,7 @@ function verify(policy, request, options) {
   let requestText = typeof request === "string" ? request : null;
   if (refused === null && requestText === null) {
     try {
-      requestText = toJson(request, REQUEST_LIMITS);
+      requestText = requestJson(request);
     } catch (e) {
       refused = e instanceof Refused ? e.message : String(e);
     }
