@@ -19,6 +19,7 @@ use crate::convert::{to_py, to_value, typed_to_py, DOCUMENT};
 use crate::decision::PyDecision;
 use crate::errors::{api_error, policy_error, policy_not_json, raise};
 use crate::faults::{bare_internal_error, panic_text, shielded};
+use crate::fork::ForksSeen;
 use crate::request::{prepare, text, FastRequest};
 use crate::time::{clock_now, time_arg};
 
@@ -31,6 +32,7 @@ pub struct PyEngine {
     clock: Option<Py<PyAny>>,
     panic_next: AtomicBool,
     delivery: Option<Delivery>,
+    forks: ForksSeen,
 }
 
 /// `on_decision`: the core's audit sink queues each chained record; they are handed to the
@@ -67,23 +69,31 @@ impl PyEngine {
     /// released. Nothing under the lock calls back into Python, so this cannot deadlock.
     fn locked<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Engine) -> R + Send) -> R {
         match self.engine.try_lock() {
-            Ok(mut guard) => f(&mut guard),
+            Ok(mut guard) => f(self.in_this_process(&mut guard)),
             Err(TryLockError::Poisoned(poisoned)) => {
                 self.engine.clear_poison();
-                f(&mut poisoned.into_inner())
+                f(self.in_this_process(&mut poisoned.into_inner()))
             }
             Err(TryLockError::WouldBlock) => py.detach(|| {
                 let mut guard = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
-                f(&mut guard)
+                f(self.in_this_process(&mut guard))
             }),
         }
+    }
+
+    /// The engine, with the random bytes a fork copied from the parent dropped (fork.rs).
+    fn in_this_process<'e>(&self, engine: &'e mut Engine) -> &'e mut Engine {
+        if self.forks.forked() {
+            engine.discard_random_bytes();
+        }
+        engine
     }
 
     /// For long calls (hashing the audit log, exporting, restoring): always release the GIL.
     fn detached<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Engine) -> R + Send) -> R {
         py.detach(|| {
             let mut guard = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
+            f(self.in_this_process(&mut guard))
         })
     }
 
@@ -229,6 +239,7 @@ impl PyEngine {
             agent_id,
             clock: clock.filter(|c| !c.is_none(py)),
             panic_next: AtomicBool::new(false),
+            forks: ForksSeen::new(),
             delivery,
         })
     }

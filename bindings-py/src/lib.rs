@@ -8,6 +8,7 @@ mod decision;
 mod engine;
 mod errors;
 mod faults;
+mod fork;
 mod oneshot;
 mod request;
 mod time;
@@ -36,6 +37,7 @@ fn _behalf(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_audit_chain, m)?)?;
     m.add_function(wrap_pyfunction!(to_epoch_millis, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    fork::register(m)?;
     // The closed sets the core decides from, so the Python Literal types are tested against
     // them (tests/test_typing.py) and cannot drift.
     let reasons: Vec<&str> = behalf_core::Reason::ALL

@@ -173,6 +173,12 @@ impl Engine {
         &self.state
     }
 
+    /// After the process forked (a binding calls this in the child): the random bytes ids
+    /// are made from are dropped, so the child makes no id its parent also makes.
+    pub fn discard_random_bytes(&mut self) {
+        self.ids.discard();
+    }
+
     pub fn set_audit_sink(&mut self, sink: Option<AuditSink>) {
         self.sink = sink;
     }

@@ -73,6 +73,13 @@ impl IdSource {
         Ok(Arc::from(text))
     }
 
+    /// Drops the unread random bytes, so the next id reads fresh ones from the system. For a
+    /// process that forked: parent and child hold the same unread bytes, and would make the
+    /// same ids from them.
+    pub fn discard(&mut self) {
+        self.used = BLOCK;
+    }
+
     /// 16 base62 characters (ASCII).
     fn characters(&mut self) -> Result<[u8; 16], NoRandomness> {
         let mut chars = [0u8; 16];
