@@ -1,6 +1,6 @@
 // Where a W1 decision's time goes in Node (not a test): per-call medians of the whole
-// Behalf.verify, of the raw WebAssembly call (JSON text in, packet text out), and of the two
-// JSON steps around it. The parts do not add up exactly (each is timed on its own), but they
+// Behalf.verify, of the raw WebAssembly call (JSON text in, the packet's values out as a JSON
+// array), and of the two JSON steps around it. The parts do not add up exactly (each is timed on its own), but they
 // say which part a change should aim at.
 //
 //   cd bindings-js && node bench/split.mjs        (after ./build.sh)
@@ -52,7 +52,7 @@ const packets = TEXTS.map((t) => raw.verify(t, now));
 console.log("| part of a W1 decision | median | p99 |\n|---|---:|---:|");
 median("`Behalf.verify(object)`, the whole call", (i) => behalf.verify(REQUESTS[i % 6]).allowed);
 median("`Behalf.verify(text)`: no request walk", (i) => behalf.verify(TEXTS[i % 6]).allowed);
-median("`WasmEngine.verify`: text in, packet text out", (i) => raw.verify(TEXTS[i % 6], now).length);
-median("`JSON.parse` of the packet", (i) => JSON.parse(packets[i % 6]).allowed);
+median("`WasmEngine.verify`: text in, packet values out", (i) => raw.verify(TEXTS[i % 6], now).length);
+median("`JSON.parse` of the packet values", (i) => JSON.parse(packets[i % 6])[1]);
 median("`JSON.stringify` of the request", (i) => JSON.stringify(REQUESTS[i % 6]).length);
 median("the timer alone", (i) => i);

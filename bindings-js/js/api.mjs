@@ -360,6 +360,38 @@ function randomId(prefix) {
   return s;
 }
 
+// The packet object from the values the core writes in packet order
+// (Decision::to_json_values): its keys in that order, so JSON.stringify(packet) is the
+// canonical packet text, and the parser reads no key.
+function packetOf(text) {
+  const v = JSON.parse(text);
+  const steps = v[16];
+  const trace = new Array(steps.length);
+  for (let i = 0; i < steps.length; i++) {
+    const t = steps[i];
+    trace[i] = { step: t[0], permission: t[1], result: t[2], detail: t[3] };
+  }
+  return {
+    decision: v[0],
+    allowed: v[1],
+    reason: v[2],
+    message: v[3],
+    requestId: v[4],
+    agentId: v[5],
+    action: v[6],
+    vendor: v[7],
+    resource: v[8],
+    passportId: v[9],
+    activePermissions: v[10],
+    matchedPermission: v[11],
+    approvalId: v[12],
+    grantId: v[13],
+    grantExpiresAt: v[14],
+    evaluatedAt: v[15],
+    trace,
+  };
+}
+
 function failClosed(message, now) {
   let at;
   try {
@@ -468,7 +500,7 @@ class Behalf {
         this.#trapNext = false;
         instance().__behalf_test_trap();
       }
-      const packet = JSON.parse(call(engine));
+      const packet = packetOf(call(engine));
       this.#deliver(engine);
       return packet;
     } catch (e) {
@@ -476,7 +508,7 @@ class Behalf {
       if (isTrap(e)) dropInstance();
       try {
         const engine = this.#handle();
-        const packet = JSON.parse(engine.internal_error(message, now));
+        const packet = packetOf(engine.internal_error(message, now));
         this.#deliver(engine);
         return packet;
       } catch (again) {
@@ -639,7 +671,7 @@ function verify(policy, request, options) {
   };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      return JSON.parse(run(instance()));
+      return packetOf(run(instance()));
     } catch (e) {
       if (!isTrap(e)) throw fromCore(e);
       dropInstance();

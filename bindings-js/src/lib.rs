@@ -78,12 +78,15 @@ impl WasmEngine {
         })
     }
 
-    /// Verifies a request given as JSON text; returns the packet's JSON text. Never fails.
+    /// Verifies a request given as JSON text; returns the packet's values as a JSON array
+    /// (`Decision::to_json_values`; the wrapper's `packetOf` makes the object). Never fails.
     pub fn verify(&mut self, request: &str, now: f64) -> String {
-        self.engine.verify_json(request, millis(now)).to_json()
+        self.engine
+            .verify_json(request, millis(now))
+            .to_json_values()
     }
 
-    /// The `invalid_request` packet for input the wrapper refused to convert.
+    /// The `invalid_request` packet (its values) for input the wrapper refused to convert.
     #[allow(clippy::too_many_arguments)]
     pub fn reject(
         &mut self,
@@ -96,12 +99,14 @@ impl WasmEngine {
         now: f64,
     ) -> String {
         let r = rejection(message, agent_id, action, vendor, resource, request_id);
-        self.engine.reject(r, millis(now)).to_json()
+        self.engine.reject(r, millis(now)).to_json_values()
     }
 
-    /// The `internal_error` packet: the engine fails closed.
+    /// The `internal_error` packet (its values): the engine fails closed.
     pub fn internal_error(&mut self, message: &str, now: f64) -> String {
-        self.engine.internal_error(message, millis(now)).to_json()
+        self.engine
+            .internal_error(message, millis(now))
+            .to_json_values()
     }
 
     /// Approves a pending approval; `ttl` is the JSON text of a duration, if any.
@@ -191,16 +196,17 @@ impl WasmEngine {
     }
 }
 
-/// The stateless one-shot verify of JSON texts; throws only for a bad policy.
+/// The stateless one-shot verify of JSON texts (the packet's values); throws only for a bad
+/// policy.
 #[wasm_bindgen]
 pub fn verify_once(policy: &str, request: &str, now: f64) -> Result<String, JsValue> {
     let policy = policy_value(policy)?;
     ffi::verify_once_text(&policy, request, millis(now))
-        .map(|d| d.to_json())
+        .map(|d| d.to_json_values())
         .map_err(error)
 }
 
-/// The one-shot `invalid_request` packet for input the wrapper refused to convert.
+/// The one-shot `invalid_request` packet (its values) for input the wrapper refused to convert.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn reject_once(
@@ -216,7 +222,7 @@ pub fn reject_once(
     let policy = policy_value(policy)?;
     let r = rejection(message, agent_id, action, vendor, resource, request_id);
     ffi::reject_once(&policy, r, millis(now))
-        .map(|d| d.to_json())
+        .map(|d| d.to_json_values())
         .map_err(error)
 }
 

@@ -314,16 +314,44 @@ impl Decision {
     /// byte what `serde_json::to_string(&decision)` writes, a conformance check on every vector.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(320 + self.trace.len() * 112);
-        out.push_str("{\"decision\":\"");
-        out.push_str(self.decision().as_str());
-        out.push_str("\",\"allowed\":");
+        self.write_packet(true, &mut out);
+        out
+    }
+
+    /// The packet's values alone, in the packet's field order, as a JSON array (each trace
+    /// step an array too): for a binding that builds the packet object itself, so its parser
+    /// reads no key (the npm package: about half the text, and half the parse).
+    pub fn to_json_values(&self) -> String {
+        let mut out = String::with_capacity(160 + self.trace.len() * 80);
+        self.write_packet(false, &mut out);
+        out
+    }
+
+    /// The packet as an object (`keyed`) or as the array of its values.
+    fn write_packet(&self, keyed: bool, out: &mut String) {
+        let (open, close) = if keyed { ('{', '}') } else { ('[', ']') };
+        let key = |out: &mut String, name: &str| {
+            if keyed {
+                out.push('"');
+                out.push_str(name);
+                out.push_str("\":");
+            }
+        };
+        let next = |out: &mut String, name: &str| {
+            out.push(',');
+            key(out, name);
+        };
+        out.push(open);
+        key(out, "decision");
+        json_string(self.decision().as_str(), out);
+        next(out, "allowed");
         out.push_str(if self.allowed() { "true" } else { "false" });
-        out.push_str(",\"reason\":\"");
-        out.push_str(self.reason.as_str());
-        out.push_str("\",\"message\":");
-        json_string(&self.message(), &mut out);
-        out.push_str(",\"requestId\":");
-        json_string(&self.request_id, &mut out);
+        next(out, "reason");
+        json_string(self.reason.as_str(), out);
+        next(out, "message");
+        json_string(&self.message(), out);
+        next(out, "requestId");
+        json_string(&self.request_id, out);
         let fields: [(&str, Option<&str>); 5] = [
             ("agentId", self.agent_id.as_deref()),
             ("action", self.action.as_deref()),
@@ -331,56 +359,58 @@ impl Decision {
             ("resource", self.resource.as_deref()),
             ("passportId", self.passport_id.as_deref()),
         ];
-        for (key, value) in fields {
-            json_field(key, value, &mut out);
+        for (name, value) in fields {
+            next(out, name);
+            json_option(value, out);
         }
-        out.push_str(",\"activePermissions\":");
+        next(out, "activePermissions");
         match self.active_permissions {
             Some(n) => out.push_str(&n.to_string()),
             None => out.push_str("null"),
         }
-        json_field(
-            "matchedPermission",
-            self.matched_permission.as_deref(),
-            &mut out,
-        );
-        json_field("approvalId", self.approval_id.as_deref(), &mut out);
-        json_field("grantId", self.grant_id.as_deref(), &mut out);
-        out.push_str(",\"grantExpiresAt\":");
+        next(out, "matchedPermission");
+        json_option(self.matched_permission.as_deref(), out);
+        next(out, "approvalId");
+        json_option(self.approval_id.as_deref(), out);
+        next(out, "grantId");
+        json_option(self.grant_id.as_deref(), out);
+        next(out, "grantExpiresAt");
         match self.grant_expires_at {
             Some(t) => {
                 out.push('"');
-                crate::time::write_rfc3339(t, &mut out);
+                crate::time::write_rfc3339(t, out);
                 out.push('"');
             }
             None => out.push_str("null"),
         }
-        out.push_str(",\"evaluatedAt\":\"");
-        crate::time::write_rfc3339(self.evaluated_at, &mut out);
-        out.push_str("\",\"trace\":[");
+        next(out, "evaluatedAt");
+        out.push('"');
+        crate::time::write_rfc3339(self.evaluated_at, out);
+        out.push('"');
+        next(out, "trace");
+        out.push('[');
         for (i, t) in self.trace.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str("{\"step\":");
-            json_string(t.step, &mut out);
-            json_field("permission", t.permission.as_deref(), &mut out);
-            out.push_str(",\"result\":");
-            json_string(t.result.as_str(), &mut out);
-            out.push_str(",\"detail\":");
-            json_string(&t.detail, &mut out);
-            out.push('}');
+            out.push(open);
+            key(out, "step");
+            json_string(t.step, out);
+            next(out, "permission");
+            json_option(t.permission.as_deref(), out);
+            next(out, "result");
+            json_string(t.result.as_str(), out);
+            next(out, "detail");
+            json_string(&t.detail, out);
+            out.push(close);
         }
-        out.push_str("]}");
-        out
+        out.push(']');
+        out.push(close);
     }
 }
 
-/// `,"key":value` with `null` for none.
-fn json_field(key: &str, value: Option<&str>, out: &mut String) {
-    out.push_str(",\"");
-    out.push_str(key);
-    out.push_str("\":");
+/// A JSON string, or `null` for none.
+fn json_option(value: Option<&str>, out: &mut String) {
     match value {
         Some(v) => json_string(v, out),
         None => out.push_str("null"),
@@ -491,6 +521,7 @@ impl<'a> From<&'a Decision> for Packet<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)] // serde_json's Value indexes to null, never panics
 mod tests {
     use super::*;
 
@@ -507,6 +538,59 @@ mod tests {
             detail: TraceDetail::Static("condition on `env` does not hold"),
         });
         d
+    }
+
+    #[test]
+    fn the_packet_values_are_the_packet_fields_in_order() {
+        const KEYS: [&str; 17] = [
+            "decision",
+            "allowed",
+            "reason",
+            "message",
+            "requestId",
+            "agentId",
+            "action",
+            "vendor",
+            "resource",
+            "passportId",
+            "activePermissions",
+            "matchedPermission",
+            "approvalId",
+            "grantId",
+            "grantExpiresAt",
+            "evaluatedAt",
+            "trace",
+        ];
+        for text in ["plain", "quote\" nl\n nul\u{0} é 😀", ""] {
+            let d = sample(text);
+            let object: Value = serde_json::from_str(&d.to_json()).unwrap_or_default();
+            let values: Value = serde_json::from_str(&d.to_json_values()).unwrap_or_default();
+            let Some(values) = values.as_array() else {
+                unreachable!("the values are an array")
+            };
+            assert_eq!(values.len(), KEYS.len());
+            assert_eq!(object.as_object().map(|o| o.len()), Some(KEYS.len()));
+            for (key, value) in KEYS.iter().zip(values) {
+                if *key == "trace" {
+                    let steps: Vec<Value> = object[*key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| {
+                            serde_json::json!([
+                                t["step"],
+                                t["permission"],
+                                t["result"],
+                                t["detail"]
+                            ])
+                        })
+                        .collect();
+                    assert_eq!(value, &Value::Array(steps));
+                } else {
+                    assert_eq!(value, &object[*key], "{key}");
+                }
+            }
+        }
     }
 
     #[test]
