@@ -150,7 +150,10 @@ pub fn flat_dict(obj: &Bound<'_, PyAny>) -> Option<Value> {
         } else {
             return None;
         };
-        map.insert(key.to_owned(), value);
+        // A second key with the same text goes the general way, which refuses it.
+        if map.insert(key.to_owned(), value).is_some() {
+            return None;
+        }
     }
     Some(Value::Object(map))
 }
@@ -241,6 +244,16 @@ pub fn to_value(root: &Bound<'_, PyAny>, limits: Limits) -> Result<Value, Refusa
                         match k.cast::<PyString>() {
                             Ok(s) => match known_key(s).map_or_else(|| string(s), |k| Ok(k.into()))
                             {
+                                // Two str keys with one text (a subclass with its own hash):
+                                // the tool reads one, a last-wins reader the other.
+                                Ok(s) if out.contains_key(&s) => {
+                                    return Err(Refusal {
+                                        path: path_of(&stack, true),
+                                        message: format!(
+                                            "the key `{s}` appears twice (two str keys with the same text)"
+                                        ),
+                                    })
+                                }
                                 Ok(s) => *key = s,
                                 Err(message) => {
                                     return Err(Refusal {

@@ -110,6 +110,7 @@ impl<'py> FastRequest<'py> {
                 "vendor" => 2,
                 "resource" => 3,
                 "requestId" => 4,
+                "params" if params.is_some() => return None,
                 "params" => {
                     let flat = flat_dict(&value);
                     params = Some(flat.map_or_else(|| to_value(&value, REQUEST).ok(), Some)?);
@@ -122,7 +123,12 @@ impl<'py> FastRequest<'py> {
             } else {
                 Some(value.cast_into::<PyString>().ok()?)
             };
-            *texts.get_mut(at)? = Some(text);
+            // A second key with the same text goes the general way, which refuses it.
+            let slot = texts.get_mut(at)?;
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(text);
         }
         Some(FastRequest { texts, params })
     }

@@ -258,3 +258,28 @@ def test_a_field_with_a_lone_surrogate_is_refused_not_raised(engine: behalf.Beha
     for field in ("agentId", "action", "vendor", "resource", "requestId"):
         request = {"agentId": "agent_claude_code", "action": "deploy", field: "x\ud800"}
         assert_invalid(engine.verify(request, now=NOW))
+
+
+class OtherHash(str):
+    """A str whose hash differs from the plain str's: a dict keeps both as separate keys."""
+
+    def __hash__(self) -> int:
+        return hash(("other", str(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+
+def test_two_keys_with_one_text_are_refused_not_read_last_wins(engine: behalf.Behalf) -> None:
+    # The tool reads d["env"] (the plain key); a last-wins reader would check the other one.
+    params = {"env": "production", OtherHash("env"): "staging"}
+    assert len(params) == 2
+    d = engine.verify({"agentId": "agent_claude_code", "action": "deploy",
+                       "vendor": "vercel.com", "params": params}, now=NOW)
+    assert_invalid(d)
+    assert "appears twice" in d.message
+    request = {"agentId": "agent_claude_code", OtherHash("agentId"): "agent_other",
+               "action": "deploy"}
+    d = engine.verify(request, now=NOW)
+    assert_invalid(d)
+    assert "appears twice" in d.message
