@@ -106,13 +106,7 @@ pub struct EngineSubject {
 
 impl EngineSubject {
     pub fn make(policy: &Value, options: &EngineOptions) -> Result<Box<dyn Subject>, String> {
-        let engine = Engine::from_value(policy, options.clone()).map_err(|e| e.to_string())?;
-        Ok(Box::new(EngineSubject {
-            engine,
-            policy: policy.clone(),
-            options: options.clone(),
-            by_fields: false,
-        }))
+        EngineSubject::build(policy, options, false)
     }
 
     /// A subject that hands each request object over field by field (`Engine::verify_fields`),
@@ -122,12 +116,20 @@ impl EngineSubject {
         policy: &Value,
         options: &EngineOptions,
     ) -> Result<Box<dyn Subject>, String> {
+        EngineSubject::build(policy, options, true)
+    }
+
+    fn build(
+        policy: &Value,
+        options: &EngineOptions,
+        by_fields: bool,
+    ) -> Result<Box<dyn Subject>, String> {
         let engine = Engine::from_value(policy, options.clone()).map_err(|e| e.to_string())?;
         Ok(Box::new(EngineSubject {
             engine,
             policy: policy.clone(),
             options: options.clone(),
-            by_fields: true,
+            by_fields,
         }))
     }
 }
