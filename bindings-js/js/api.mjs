@@ -226,8 +226,11 @@ function toJson(value, which) {
 // The usual request, written by one JSON.stringify: a plain object whose fields are strings or
 // null, and params (if an object) of strings, finite numbers, booleans and null. Each property
 // is read once into a fresh object, so a getter cannot answer the check and the writer
-// differently. Anything else (or a prototype that gives objects a toJSON) takes the full walk,
-// which refuses or explains it exactly as before.
+// differently. Anything else takes the full walk, which refuses or explains it exactly as
+// before: an own `__proto__` key (JSON.parse makes one; assigning it to a copy would set the
+// copy's prototype instead, and the key would vanish), or an Object.prototype.toJSON. (Copies
+// without a prototype would need neither check, but V8 keeps them as dictionaries, and writing
+// them cost 0.35 µs a request more.)
 const hasOwn = Object.prototype.hasOwnProperty;
 
 function flatParams(params) {
@@ -236,6 +239,7 @@ function flatParams(params) {
   let n = 0;
   for (const k in params) {
     if (!hasOwn.call(params, k)) continue;
+    if (k === "__proto__") return undefined;
     if (++n >= 1024) return undefined;
     const v = params[k];
     switch (typeof v) {
@@ -260,6 +264,7 @@ function requestJson(request) {
     const copy = {};
     for (const k in request) {
       if (!hasOwn.call(request, k)) continue;
+      if (k === "__proto__") return toJson(request, REQUEST_LIMITS);
       const v = request[k];
       if (typeof v === "string" || v === null) {
         copy[k] = v;

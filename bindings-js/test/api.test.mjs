@@ -323,6 +323,8 @@ test("a request object decides as its JSON text does, on the fast path and off i
     { ...staging, params: { text: "quote\" back\\ nl\n lone \ud800" } },
     { ...staging, params: { "1": "integer-like key first", b: 2 } },
     { ...staging, params: [1] },
+    JSON.parse('{"agentId":"agent_claude_code","action":"deploy","__proto__":"x"}'),
+    JSON.parse('{"agentId":"agent_claude_code","action":"deploy","params":{"__proto__":"x","env":"staging"}}'),
   ];
   for (const request of requests) {
     const byObject = engine().verify({ requestId: "same", ...request });
