@@ -280,7 +280,7 @@ fn check_fields<'v>(
         Some(Ok(Some(s))) if s.len() > MAX_ID_CHARS && s.chars().count() > MAX_ID_CHARS => {
             return Err(reject("`agentId` is longer than 128 characters".into()))
         }
-        Some(Ok(Some(s))) if s.chars().any(char::is_control) => {
+        Some(Ok(Some(s))) if has_control(s) => {
             return Err(reject("`agentId` contains a control character".into()))
         }
         Some(Ok(Some(s))) => share_agent(s),
@@ -361,6 +361,16 @@ fn check_fields<'v>(
         amount,
     };
     Ok((request, given))
+}
+
+/// Whether text holds a control character (Unicode `Cc`: U+0000–U+001F, U+007F–U+009F);
+/// ASCII text is read a byte at a time.
+fn has_control(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| b < 0x20 || b == 0x7f)
+    } else {
+        s.chars().any(char::is_control)
+    }
 }
 
 /// Depth, count, string length and number rules over params, with an explicit stack (only
@@ -477,4 +487,31 @@ pub fn lookup<'p>(params: &'p Map<String, Value>, path: &str) -> Lookup<'p> {
         }
     }
     Lookup::Found(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_control;
+
+    #[test]
+    fn control_characters_are_found_in_ascii_and_in_any_text() {
+        for (text, want) in [
+            ("agent_ollie", false),
+            ("a\tb", true),
+            ("\u{0}", true),
+            ("a\u{7f}", true),
+            ("~ ", false),
+            ("caf\u{e9}", false),
+            ("caf\u{e9}\u{85}", true),
+            ("\u{9f}x", true),
+            ("\u{a0}x", false),
+        ] {
+            assert_eq!(has_control(text), want, "{text:?}");
+            assert_eq!(
+                has_control(text),
+                text.chars().any(char::is_control),
+                "{text:?}"
+            );
+        }
+    }
 }

@@ -131,7 +131,15 @@ impl ResourcePattern {
 
 /// Matches a canonical path against glob segments (`*` within a segment, `**` across).
 pub fn path_glob_match(pattern: &[String], path: &str) -> bool {
-    let segments: Vec<&str> = path.split('/').collect();
+    // One segment other than `**` (`*@example.com`, `*.txt`) matches one segment only.
+    if let [only] = pattern {
+        if only != "**" {
+            return !path.as_bytes().contains(&b'/')
+                && wildcard_match(only.as_bytes(), path.as_bytes());
+        }
+    }
+    // Most paths have a few segments: kept inline, so matching allocates nothing for them.
+    let segments: smallvec::SmallVec<[&str; 8]> = path.split('/').collect();
     // Iterative backtracking over segments: remember the last `**` and where it resumed.
     let (mut p, mut s) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
@@ -218,6 +226,19 @@ mod tests {
         assert!(glob("a/**/z", "a/z"));
         assert!(glob("a/**/z", "a/b/c/z"));
         assert!(!glob("a/**/z", "a/b/c/y"));
+    }
+
+    #[test]
+    fn a_one_segment_pattern_matches_one_segment() {
+        assert!(glob("*@example.com", "bob@example.com"));
+        assert!(!glob("*@example.com", "a/bob@example.com"));
+        assert!(!glob("*@example.com", "bob@example.com/x"));
+        assert!(!glob("*@example.com", "bob@example.co"));
+        assert!(glob("*", "x"));
+        assert!(!glob("*", "x/y"));
+        assert!(glob("**", "x/y"));
+        assert!(glob("prod", "prod"));
+        assert!(!glob("prod", "prod/x"));
     }
 
     #[test]
