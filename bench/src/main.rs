@@ -24,7 +24,9 @@ use behalf_core::{Engine, EngineOptions};
 use serde_json::{json, Value};
 
 mod workloads;
-use workloads::{measure, show, w1_behalf, w1_shapes, w2_behalf, w2_shapes, Shape, Stats};
+use workloads::{
+    machine_tail, measure, show, w1_behalf, w1_shapes, w2_behalf, w2_shapes, Shape, Stats,
+};
 
 const NOW: i64 = 1_795_000_000_000;
 /// Decisions before timing: the default audit window (10,000) filled, and 2,000 more.
@@ -144,6 +146,8 @@ struct Figures {
     behalf: Stats,
     with_sink: Stats,
     cedar: Stats,
+    /// How many decisions each behalf row timed.
+    samples: usize,
 }
 
 fn workload(
@@ -235,6 +239,7 @@ fn workload(
         behalf: b,
         with_sink,
         cedar: c.stats,
+        samples: runs * n,
     }
 }
 
@@ -288,6 +293,20 @@ fn targets(w1: &Figures, w2: &Figures) {
             "some targets MISSED"
         }
     );
+    // Busy loops as long as a W1 decision, as many samples as its row: the machine's own tail.
+    println!("\nthis machine's tail for a call as long as a W1 decision (a busy loop):");
+    for (what, writes) in [
+        ("computing only", 0),
+        ("and writing 256 bytes on through 8 MiB", 256),
+    ] {
+        let m = machine_tail(w1.behalf.median, w1.samples, writes);
+        println!(
+            "  {what}: median {}, p99 {} ({:.2}x)",
+            show(m.median),
+            show(m.p99),
+            m.p99 / m.median
+        );
+    }
 }
 
 /// How `--profile` picks its requests.

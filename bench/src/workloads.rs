@@ -215,6 +215,45 @@ pub fn measure(runs: usize, n: usize, mut decide: impl FnMut(usize) -> bool) -> 
     }
 }
 
+/// `k` rounds of a multiply-add the optimizer cannot remove: work that touches no memory.
+fn busy(k: u64) -> u64 {
+    let mut x = 0u64;
+    for i in 0..k {
+        x = black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
+    x
+}
+
+/// The machine's own tail: a busy loop calibrated to take `median` ns, timed `samples` times
+/// as `measure` times a decision. With `writes`, each call also writes that many bytes, moving
+/// on through 8 MiB (more than the caches hold), as an engine's audit window does. Its p99 ÷
+/// median is what this machine adds to any call of that length that does that much.
+pub fn machine_tail(median: f64, samples: usize, writes: usize) -> Stats {
+    let timed = |k: u64| {
+        let t = Instant::now();
+        for _ in 0..1000 {
+            black_box(busy(k));
+        }
+        t.elapsed().as_nanos() as f64 / 1000.0
+    };
+    let per_round = timed(1000) / 1000.0;
+    let k = ((median / per_round.max(0.01)) as u64).max(1);
+    let mut memory = vec![0u8; 8 << 20];
+    let mut at = 0usize;
+    measure(1, samples, |_| {
+        if writes > 0 {
+            if at + writes > memory.len() {
+                at = 0;
+            }
+            for b in &mut memory[at..at + writes] {
+                *b = b.wrapping_add(1);
+            }
+            at += writes;
+        }
+        busy(k) != 1
+    })
+}
+
 pub fn show(ns: f64) -> String {
     if ns >= 1_000_000.0 {
         format!("{:.2} ms", ns / 1_000_000.0)

@@ -278,6 +278,24 @@ def measure(decide: Decide, n: int, runs: int, budget_s: float, overhead: int) -
     }
 
 
+def machine_tail(median_ns: float, n: int, runs: int, budget_s: float, overhead: int) -> Dict[str, float]:
+    """The machine's own tail: a pure-Python busy loop calibrated to take `median_ns`, timed as
+    `measure` times a decision. Its p99 / median is what this machine and interpreter add to
+    any call of that length, whatever the call does."""
+    def busy(k: int) -> int:
+        x = 0
+        for i in range(k):
+            x = (x * 31 + i) & 0xFFFF
+        return x
+
+    t0 = time.perf_counter_ns()
+    for _ in range(100):
+        busy(1000)
+    per_round = (time.perf_counter_ns() - t0) / 100_000
+    k = max(1, int(median_ns / max(per_round, 0.01)))
+    return measure(lambda i: busy(k) != -1, n, runs, budget_s, overhead)
+
+
 def fmt(ns: float) -> str:
     if ns >= 1e6:
         return f"{ns / 1e6:.2f} ms"
@@ -383,6 +401,10 @@ def main() -> None:
         print("some targets MISSED")
     else:
         print("every target met")
+    w1 = results["W1"]["behalf"]
+    m = machine_tail(w1["median"], 6 * 5_000, runs, budget, overhead)
+    print(f"this machine's tail for a call as long as a W1 decision (a pure-Python busy loop): "
+          f"median {fmt(m['median'])}, p99 {fmt(m['p99'])} ({m['p99'] / m['median']:.2f}x)")
 
     print("\nDecisions for the seed requests (allow = True), expected", W1_EXPECTED)
     for name in seed_decisions:
