@@ -99,17 +99,28 @@ fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&str, &Value)> {
     entries
 }
 
-/// Writes an object canonically.
+/// Writes an object canonically. One pass over the map as stored, checking the order as it
+/// goes (serde_json's default map is already sorted); a map out of order is written again from
+/// its sorted entries.
 pub fn write_map(map: &serde_json::Map<String, Value>, out: &mut String) {
-    let in_order = map
-        .keys()
-        .zip(map.keys().skip(1))
-        .all(|(a, b)| a.as_str() < b.as_str());
-    if in_order {
-        write_entries(map.iter().map(|(k, v)| (k.as_str(), v)), out);
-    } else {
-        write_entries(sorted_entries(map).into_iter(), out);
+    let start = out.len();
+    out.push('{');
+    let mut previous: Option<&str> = None;
+    for (k, v) in map {
+        if let Some(p) = previous {
+            if p >= k.as_str() {
+                out.truncate(start);
+                write_entries(sorted_entries(map).into_iter(), out);
+                return;
+            }
+            out.push(',');
+        }
+        previous = Some(k);
+        write_string(k, out);
+        out.push(':');
+        write(v, out);
     }
+    out.push('}');
 }
 
 fn write_entries<'a>(entries: impl Iterator<Item = (&'a str, &'a Value)>, out: &mut String) {
@@ -157,12 +168,14 @@ pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
 }
 
 pub fn write_string(s: &str, out: &mut String) {
-    out.push('"');
     if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push('"');
         out.push_str(s);
         out.push('"');
         return;
     }
+    out.push('"');
     // Copy runs that need no escape in one go; escape the rest.
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
