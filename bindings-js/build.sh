@@ -16,16 +16,7 @@ if [ "$have_version" != "$want" ]; then
   cargo install --locked wasm-bindgen-cli --version "$want"
 fi
 
-# wasm-opt: a system binaryen if present, else the pinned npm `binaryen` of package-lock.json.
-if have wasm-opt; then
-  WASM_OPT=(wasm-opt)
-else
-  if [ ! -x "$JS/node_modules/.bin/wasm-opt" ]; then
-    step "npm ci (for binaryen's wasm-opt)"
-    (cd "$JS" && npm ci --no-audit --no-fund)
-  fi
-  WASM_OPT=("$JS/node_modules/.bin/wasm-opt")
-fi
+source "$ROOT/scripts/wasm-opt.sh"
 
 step "cargo build behalf-wasm (wasm32, profile wasm-release)"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -33,9 +24,9 @@ cargo build -p behalf-wasm --target wasm32-unknown-unknown --profile wasm-releas
 WASM="${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/wasm-release/behalf_wasm.wasm"
 
 # wasm-bindgen and wasm-opt take most of the time: skip them when nothing they read changed
-# (the wasm cargo left, the JS wrapper, this script, the tool versions). BEHALF_REBUILD=1 forces.
+# (the wasm cargo left, the JS wrapper, these scripts, the tool versions). BEHALF_REBUILD=1 forces.
 key="$( {
-  sha256sum "$WASM" "$JS"/js/*.mjs "$JS"/js/*.cjs "$JS/build.sh"
+  sha256sum "$WASM" "$JS"/js/*.mjs "$JS"/js/*.cjs "$JS/build.sh" "$ROOT/scripts/wasm-opt.sh"
   echo "wasm-bindgen $want"
   "${WASM_OPT[@]}" --version
 } | sha256sum | cut -d' ' -f1)"
@@ -53,11 +44,7 @@ for target in nodejs web; do
   step "wasm-bindgen --target $target"
   wasm-bindgen "$WASM" --target "$target" --out-dir "$out" --out-name behalf_wasm --no-typescript
   step "wasm-opt ($target)"
-  # The features rustc enables by default for wasm32-unknown-unknown; nothing beyond them.
-  "${WASM_OPT[@]}" -Oz --strip-debug --strip-producers \
-    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out/behalf_wasm_bg.wasm" -o "$out/behalf_wasm_bg.wasm"
+  shrink_wasm "$out/behalf_wasm_bg.wasm" "$out/behalf_wasm_bg.wasm"
 done
 # The web glue is an ES module; tell Node so too (the node glue stays CommonJS).
 echo '{ "type": "module" }' > "$OUT/web/package.json"

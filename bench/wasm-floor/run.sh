@@ -7,15 +7,9 @@
 #   bench/wasm-floor/run.sh
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
+source "$ROOT/scripts/wasm-opt.sh"
 HERE="$ROOT/bench/wasm-floor"
-JS="$ROOT/bindings-js"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-if have wasm-opt; then
-  WASM_OPT=(wasm-opt)
-else
-  [ -x "$JS/node_modules/.bin/wasm-opt" ] || (cd "$JS" && npm ci --no-audit --no-fund)
-  WASM_OPT=("$JS/node_modules/.bin/wasm-opt")
-fi
 export CARGO_TARGET_DIR="$ROOT/target/wasm-floor"
 OUT="$CARGO_TARGET_DIR/sizes"
 mkdir -p "$OUT"
@@ -24,10 +18,7 @@ echo "|---|---:|---:|"
 for features in nfc nfkc category host nfc,nfkc,category,host; do
   cargo build --quiet --manifest-path "$HERE/Cargo.toml" --release \
     --target wasm32-unknown-unknown --features "$features"
-  "${WASM_OPT[@]}" -Oz --strip-debug --strip-producers \
-    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/behalf_wasm_floor.wasm" -o "$OUT/$features.wasm"
+  shrink_wasm "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/behalf_wasm_floor.wasm" "$OUT/$features.wasm"
   printf '| %s | %s B | %s B |\n' "$features" "$(stat -c %s "$OUT/$features.wasm")" \
-    "$(gzip -9c "$OUT/$features.wasm" | wc -c)"
+    "$(gzip -9nc "$OUT/$features.wasm" | wc -c)"
 done
