@@ -397,6 +397,30 @@ function packetOf(text) {
   };
 }
 
+// An audit record from the values the core writes in its canonical key order
+// (AuditRecord::write_values): JSON.stringify(record) is the record's canonical text. A record
+// with an operator comes as its object instead.
+function recordOf(v) {
+  return {
+    action: v[0],
+    agentId: v[1],
+    approvalId: v[2],
+    decision: v[3],
+    event: v[4],
+    grantId: v[5],
+    hash: v[6],
+    matchedPermission: v[7],
+    params: v[8],
+    prevHash: v[9],
+    reason: v[10],
+    requestId: v[11],
+    resource: v[12],
+    seq: v[13],
+    time: v[14],
+    vendor: v[15],
+  };
+}
+
 function failClosed(message, now) {
   let at;
   try {
@@ -490,7 +514,7 @@ class Behalf {
     const records = JSON.parse(engine.take_records());
     for (const r of records) {
       try {
-        this.#onDecision(r);
+        this.#onDecision(Array.isArray(r) ? recordOf(r) : r);
       } catch {
         // the sink's failure must not change or hide the decision
       }

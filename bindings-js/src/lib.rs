@@ -170,7 +170,9 @@ impl WasmEngine {
         self.engine.restore(&value).map_err(error)
     }
 
-    /// Starts handing every audit record to `take_records` (for the JS `onDecision`).
+    /// Starts handing every audit record to `take_records` (for the JS `onDecision`): each as
+    /// the array of its values (`AuditRecord::write_values`; the wrapper builds the object), or
+    /// as its canonical object when it has no values form.
     pub fn deliver_records(&mut self) {
         let queue: Arc<Mutex<String>> = Arc::default();
         let sink = Arc::clone(&queue);
@@ -179,7 +181,9 @@ impl WasmEngine {
                 if !q.is_empty() {
                     q.push(',');
                 }
-                record.write_canonical(&mut q);
+                if !record.write_values(&mut q) {
+                    record.write_canonical(&mut q);
+                }
             }
         })));
         self.delivered = Some(queue);

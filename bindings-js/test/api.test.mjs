@@ -231,6 +231,9 @@ test("audit log: chained, verifiable, tamper-evident, handed to onDecision", () 
   const log = b.auditLog();
   assert.equal(log.length, 4);
   assert.deepEqual(log, seen);
+  // The same keys in the same (canonical) order: onDecision's records write the same text.
+  assert.deepEqual(seen.map((r) => JSON.stringify(r)), log.map((r) => JSON.stringify(r)));
+  assert.deepEqual(Object.keys(seen[2]), [...Object.keys(seen[2])].sort());
   assert.equal(log[0].prevHash, "0".repeat(64));
   assert.deepEqual(verifyAuditLog(log), { ok: true, records: 4, firstBroken: null, firstBrokenSeq: null, problem: null });
   const tampered = structuredClone(log);

@@ -141,29 +141,46 @@ impl AuditRecord {
 
     /// The canonical JSON of `body_value()`, written directly (the hot path of chaining).
     pub fn write_canonical_body(&self, out: &mut String) {
-        self.write_canonical_fields(None, out);
+        self.write_fields(None, true, out);
     }
 
     /// The canonical JSON of the whole record, `hash` included: what a binding hands to its
     /// `onDecision` sink. It reads back as `to_value()` does (a number may be spelled in its
     /// canonical form, `1.5` for `1.50`: the same value).
     pub fn write_canonical(&self, out: &mut String) {
-        self.write_canonical_fields(Some(&self.hash), out);
+        self.write_fields(Some(&self.hash), true, out);
     }
 
-    fn write_canonical_fields(&self, hash: Option<&str>, out: &mut String) {
-        fn text(out: &mut String, key: &str, value: Option<&str>) {
-            out.push('"');
-            out.push_str(key);
-            out.push_str("\":");
+    /// The record's values as a JSON array, in the order of `write_canonical`'s keys, for a
+    /// binding that builds the object itself (a parser then reads no key). A record with an
+    /// `operator` has no values form: `false`, and nothing is written.
+    pub fn write_values(&self, out: &mut String) -> bool {
+        if self.operator.is_some() {
+            return false;
+        }
+        self.write_fields(Some(&self.hash), false, out);
+        true
+    }
+
+    /// The record as an object (`keyed`, canonical JSON) or as the array of its values.
+    fn write_fields(&self, hash: Option<&str>, keyed: bool, out: &mut String) {
+        let key = |out: &mut String, name: &str| {
+            if keyed {
+                out.push('"');
+                out.push_str(name);
+                out.push_str("\":");
+            }
+        };
+        let text = |out: &mut String, name: &str, value: Option<&str>| {
+            key(out, name);
             match value {
                 Some(v) => canonical::write_string(v, out),
                 None => out.push_str("null"),
             }
             out.push(',');
-        }
+        };
         // Keys in sorted order, as canonical::write would put them.
-        out.push('{');
+        out.push(if keyed { '{' } else { '[' });
         text(out, "action", self.action.as_deref());
         text(out, "agentId", self.agent_id.as_deref());
         text(out, "approvalId", self.approval_id.as_deref());
@@ -175,11 +192,11 @@ impl AuditRecord {
         }
         text(out, "matchedPermission", self.matched_permission.as_deref());
         if let Some(operator) = &self.operator {
-            out.push_str("\"operator\":");
+            key(out, "operator");
             canonical::write(operator, out);
             out.push(',');
         }
-        out.push_str("\"params\":");
+        key(out, "params");
         match &self.params {
             Some(params) => params.write_canonical(out),
             None => out.push_str("null"),
@@ -189,16 +206,19 @@ impl AuditRecord {
         text(out, "reason", self.reason);
         text(out, "requestId", self.request_id.as_deref());
         text(out, "resource", self.resource.as_deref());
+        key(out, "seq");
         use std::fmt::Write as _;
-        let _ = write!(out, "\"seq\":{},\"time\":\"", self.seq);
+        let _ = write!(out, "{},", self.seq);
+        key(out, "time");
+        out.push('"');
         crate::time::write_rfc3339(self.time, out);
         out.push_str("\",");
-        out.push_str("\"vendor\":");
+        key(out, "vendor");
         match &self.vendor {
             Some(v) => canonical::write_string(v, out),
             None => out.push_str("null"),
         }
-        out.push('}');
+        out.push(if keyed { '}' } else { ']' });
     }
 
     /// Fills `prev_hash` and `hash`.
@@ -581,6 +601,17 @@ mod tests {
             "\"grantId\":\"grt_1\",\"hash\":\"{}\"",
             chained.hash
         )));
+        // The values form: the same values, in the canonical form's key order.
+        let mut values = String::new();
+        assert!(chained.write_values(&mut values));
+        let values: Value = serde_json::from_str(&values).unwrap_or(Value::Null);
+        let keyed: Value = serde_json::from_str(&whole).unwrap_or(Value::Null);
+        let in_key_order: Vec<Value> = keyed
+            .as_object()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        assert_eq!(in_key_order.len(), 16);
+        assert_eq!(values, Value::Array(in_key_order));
     }
 
     #[test]
@@ -614,5 +645,9 @@ mod tests {
         assert!(with.contains("\"matchedPermission\":\"p\",\"operator\":{"));
         let back = record_from_value(&record.to_value());
         assert_eq!(back.and_then(|r| r.operator), record.operator);
+        // No values form: a binding hands such a record over in its canonical form.
+        let mut values = String::new();
+        assert!(!record.write_values(&mut values));
+        assert!(values.is_empty());
     }
 }
