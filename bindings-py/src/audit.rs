@@ -6,6 +6,7 @@ use behalf_core::ErrorCode;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
@@ -50,6 +51,39 @@ pub(crate) fn audit_record(py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResul
         .map_err(|e| api_error(py, "WebhookError", &e))
 }
 
+/// The keys of a record without an operator, in their (sorted) order, each set to None: a
+/// record's dict starts as a copy of it, so it is made at its full size at once and each key
+/// below replaces a value instead of growing the table.
+static TEMPLATE: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+fn template(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let template = TEMPLATE.get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+        let dict = PyDict::new(py);
+        for key in [
+            intern!(py, "action"),
+            intern!(py, "agentId"),
+            intern!(py, "approvalId"),
+            intern!(py, "decision"),
+            intern!(py, "event"),
+            intern!(py, "grantId"),
+            intern!(py, "hash"),
+            intern!(py, "matchedPermission"),
+            intern!(py, "params"),
+            intern!(py, "prevHash"),
+            intern!(py, "reason"),
+            intern!(py, "requestId"),
+            intern!(py, "resource"),
+            intern!(py, "seq"),
+            intern!(py, "time"),
+            intern!(py, "vendor"),
+        ] {
+            dict.set_item(key, py.None())?;
+        }
+        Ok(dict.unbind())
+    })?;
+    template.bind(py).copy()
+}
+
 /// One audit record as the dict `on_decision` receives, built from the record itself: the
 /// same keys, values and (sorted) key order as `to_py(&record.to_value())`, without making the
 /// intermediate JSON value. The keys are interned: made and hashed once per process.
@@ -57,7 +91,13 @@ pub(crate) fn record_to_py<'py>(
     py: Python<'py>,
     record: &AuditRecord,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let dict = PyDict::new(py);
+    // An operator goes between matchedPermission and params: such a record (only `behalf
+    // serve` signs them) is built key by key, in order.
+    let dict = if record.operator.is_some() {
+        PyDict::new(py)
+    } else {
+        template(py)?
+    };
     let text = |key: &Bound<'py, PyString>, value: Option<&str>| dict.set_item(key, value);
     text(intern!(py, "action"), record.action.as_deref())?;
     text(intern!(py, "agentId"), record.agent_id.as_deref())?;
