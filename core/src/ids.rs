@@ -1,14 +1,28 @@
-//! Random ids (`req_`, `apr_`, `grt_`): 16 base62 characters from the operating system's
-//! secure source (getrandom), read in blocks so one id does not cost one system call.
+//! Random ids (`req_`, `apr_`, `grt_`): 16 base62 characters from a secure random source.
+//!
+//! The source is a ChaCha20 stream keyed by 32 bytes from the operating system's secure source
+//! (getrandom), and keyed afresh from it after every `REKEY_AFTER` bytes, the way Linux's own
+//! getrandom turns its entropy into bytes. A system call for every few ids cost a decision about
+//! 1.5 µs every 31st id (bench/HOT_PATH.md, "The p99"); the stream costs about the same for
+//! every id, and makes one system call per ~4,000.
 
 use std::sync::Arc;
 
-const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const BLOCK: usize = 512;
+use chacha20::rand_core::{Rng, SeedableRng};
+use chacha20::ChaCha20Rng;
 
-/// A buffer of secure random bytes.
-#[derive(Clone)]
+const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// Bytes read from the stream at a time: one ChaCha block, about four ids.
+const BLOCK: usize = 64;
+/// Bytes drawn from one key before the next is read from the operating system.
+const REKEY_AFTER: usize = 64 * 1024;
+
+/// A secure random stream for ids. Not `Clone`: two copies would make the same ids.
 pub struct IdSource {
+    /// `None` until the first id, and after `discard` or `REKEY_AFTER` bytes.
+    stream: Option<ChaCha20Rng>,
+    /// Bytes drawn from `stream` since it was keyed.
+    drawn: usize,
     pool: [u8; BLOCK],
     used: usize,
 }
@@ -16,6 +30,8 @@ pub struct IdSource {
 impl Default for IdSource {
     fn default() -> Self {
         IdSource {
+            stream: None,
+            drawn: 0,
             pool: [0; BLOCK],
             used: BLOCK,
         }
@@ -73,11 +89,34 @@ impl IdSource {
         Ok(Arc::from(text))
     }
 
-    /// Drops the unread random bytes, so the next id reads fresh ones from the system. For a
-    /// process that forked: parent and child hold the same unread bytes, and would make the
-    /// same ids from them.
+    /// Drops the stream and its unread bytes, so the next id is made from a new key read from
+    /// the system. For a process that forked: parent and child hold the same stream, and would
+    /// make the same ids from it.
     pub fn discard(&mut self) {
+        self.stream = None;
+        self.pool = [0; BLOCK];
         self.used = BLOCK;
+    }
+
+    /// Refills the pool from the stream, keying a new stream from the operating system first
+    /// when there is none or the current one has given `REKEY_AFTER` bytes.
+    fn refill(&mut self) -> Result<(), NoRandomness> {
+        if self.drawn >= REKEY_AFTER {
+            self.stream = None;
+        }
+        let stream = match &mut self.stream {
+            Some(stream) => stream,
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|_| NoRandomness)?;
+                self.drawn = 0;
+                self.stream.insert(ChaCha20Rng::from_seed(key))
+            }
+        };
+        stream.fill_bytes(&mut self.pool);
+        self.drawn += BLOCK;
+        self.used = 0;
+        Ok(())
     }
 
     /// 16 base62 characters (ASCII).
@@ -86,8 +125,7 @@ impl IdSource {
         let mut filled = 0;
         while filled < chars.len() {
             if self.used >= BLOCK {
-                getrandom::fill(&mut self.pool).map_err(|_| NoRandomness)?;
-                self.used = 0;
+                self.refill()?;
             }
             for &b in self.pool.get(self.used..).unwrap_or_default() {
                 self.used += 1;
@@ -142,6 +180,51 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), ids.len());
         assert!(src.make_shared("a_prefix_longer_than_16_").is_err());
+    }
+
+    #[test]
+    fn the_stream_is_keyed_afresh_after_rekey_after_bytes_and_after_discard() {
+        let mut src = IdSource::default();
+        assert!(src.stream.is_none());
+        let first = src.make("req_").ok();
+        assert!(src.stream.is_some() && src.drawn == BLOCK);
+        // ~16.5 bytes an id: 5,000 ids draw more than one key's worth.
+        let mut rekeyed = false;
+        for _ in 0..5_000 {
+            let before = src.drawn;
+            assert!(src.make("req_").is_ok());
+            rekeyed |= src.drawn < before;
+            assert!(src.drawn <= REKEY_AFTER);
+        }
+        assert!(rekeyed, "no new key after {REKEY_AFTER} bytes");
+        src.discard();
+        assert!(src.stream.is_none() && src.used == BLOCK);
+        let after = src.make("req_").ok();
+        assert!(src.stream.is_some() && src.drawn == BLOCK);
+        assert!(first.is_some() && after.is_some() && first != after);
+    }
+
+    #[test]
+    fn characters_are_spread_evenly() {
+        // 62,000 characters: each of the 62 is expected 1,000 times; a stream of constant or
+        // badly mapped bytes would leave some at 0 or far above.
+        let mut src = IdSource::default();
+        let mut seen = [0usize; 62];
+        for _ in 0..3_875 {
+            let id = src.make("").unwrap_or_default();
+            assert_eq!(id.len(), 16);
+            for c in id.bytes() {
+                if let Some(slot) = ALPHABET
+                    .iter()
+                    .position(|&a| a == c)
+                    .and_then(|at| seen.get_mut(at))
+                {
+                    *slot += 1;
+                }
+            }
+        }
+        assert_eq!(seen.iter().sum::<usize>(), 62_000);
+        assert!(seen.iter().all(|&n| (800..1_200).contains(&n)), "{seen:?}");
     }
 
     #[test]
