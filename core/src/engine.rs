@@ -16,7 +16,7 @@ use crate::evaluate::{evaluate, Change, Outcome};
 use crate::ids::IdSource;
 use crate::number::Decimal;
 use crate::policy::Effect;
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{Candidate, Policy, PolicyError};
 use crate::request::{self, Rejection, Request};
 use crate::state::{
     Approval, Changes, Fingerprint, Grant, HeldRequest, RowKeys, Rows, State, StateExport,
@@ -81,7 +81,7 @@ pub struct Engine {
     state: State,
     audit: AuditLog,
     ids: IdSource,
-    scratch: Vec<u32>,
+    scratch: Vec<Candidate>,
     sink: Option<AuditSink>,
     options: EngineOptions,
     /// One-shot engines open no approvals.
@@ -244,13 +244,16 @@ impl Engine {
 
     fn row_keys(&mut self, r: &Request) -> Option<RowKeys> {
         let (_, passport) = self.policy.passport_for(&r.agent_id)?;
-        passport
-            .index
-            .candidates(&r.action, r.vendor.as_deref(), &mut self.scratch);
+        passport.index.candidates(
+            &self.policy.names,
+            &r.action,
+            r.vendor.as_deref(),
+            &mut self.scratch,
+        );
         let mut usage = Vec::new();
         let mut approval = Vec::new();
-        for &at in &self.scratch {
-            let Some(p) = passport.permissions.get(at as usize) else {
+        for candidate in &self.scratch {
+            let Some(p) = passport.permissions.get(candidate.at()) else {
                 continue;
             };
             let limits = p.limits.as_ref();

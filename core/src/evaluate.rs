@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::decision::{Reason, TraceDetail, TraceResult, TraceStep};
 use crate::normalize;
 use crate::number::Decimal;
-use crate::policy::{Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
+use crate::policy::{Candidate, Condition, Effect, Matcher, Op, Permission, Policy, Scalar};
 use crate::request::{lookup, Lookup, Request};
 use crate::state::{Fingerprint, LimitCheck, Room, State};
 use crate::time::Millis;
@@ -83,7 +83,7 @@ pub fn evaluate(
     state: &State,
     request: &Request,
     now: Millis,
-    candidates: &mut Vec<u32>,
+    candidates: &mut Vec<Candidate>,
     fingerprint: &mut dyn FnMut() -> Fingerprint,
 ) -> Outcome {
     let mut trace = Vec::with_capacity(8);
@@ -119,20 +119,23 @@ pub fn evaluate(
     ));
 
     // 4. collect matching permissions
-    passport
-        .index
-        .candidates(&request.action, request.vendor.as_deref(), candidates);
+    passport.index.candidates(
+        &policy.names,
+        &request.action,
+        request.vendor.as_deref(),
+        candidates,
+    );
     // Matches are few: kept inline, so a decision allocates nothing for them.
     let mut blocks = Matches::new();
     let mut approvals = Matches::new();
     let mut allows = Matches::new();
     let mut out_of_window = None;
-    for &at in candidates.iter() {
-        let at = at as usize;
+    for &candidate in candidates.iter() {
+        let at = candidate.at();
         let Some(p) = passport.permissions.get(at) else {
             continue;
         };
-        if let Some(miss) = pattern_mismatch(p, request) {
+        if let Some(miss) = pattern_mismatch(p, request, candidate.proven()) {
             trace.push(step("match", Some(p), TraceResult::Skipped, miss));
             continue;
         }
@@ -339,12 +342,13 @@ fn effect_name(effect: Effect) -> &'static str {
     }
 }
 
-/// Which pattern does not match, if any.
-fn pattern_mismatch(p: &Permission, r: &Request) -> Option<&'static str> {
-    if !p.actions.iter().any(|a| a.matches(&r.action)) {
+/// Why a candidate's patterns do not match the request, if they do not. `proven`: the index
+/// found it under its exact action and vendor, so only its resources are left to check.
+fn pattern_mismatch(p: &Permission, r: &Request, proven: bool) -> Option<&'static str> {
+    if !proven && !p.actions.iter().any(|a| a.matches(&r.action)) {
         return Some("action does not match");
     }
-    if let Some(vendors) = &p.vendors {
+    if let (false, Some(vendors)) = (proven, &p.vendors) {
         if !vendors.iter().any(|v| v.matches(r.vendor.as_deref())) {
             return Some("vendor does not match");
         }

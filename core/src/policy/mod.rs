@@ -17,6 +17,7 @@ use crate::time::Millis;
 mod index;
 mod validate;
 
+pub use index::Candidate;
 pub(crate) use index::PermissionIndex;
 pub(crate) use validate::is_valid_id;
 use validate::Validator;
@@ -227,12 +228,13 @@ pub struct Policy {
 }
 
 /// Strings a policy names, kept once: each agent with its passport (the index a decision
-/// starts from), and the exact actions and hosts. A request that names one shares it instead of
-/// allocating its own copy, and finds the agent's passport in the same look-up.
+/// starts from), and the exact actions, exact hosts and `*.domain` domains, each with a small
+/// id the passports' indexes use. A request that names one shares it instead of allocating its
+/// own copy, and finds the agent's passport in the same look-up.
 #[derive(Clone, Debug, Default)]
 pub struct Names {
     agents: FastMap<Arc<str>, usize>,
-    others: FastMap<Arc<str>, ()>,
+    others: FastMap<Arc<str>, u32>,
 }
 
 impl Names {
@@ -246,7 +248,8 @@ impl Names {
         }
         let mut add = |s: &str| {
             if !names.others.contains_key(s) {
-                names.others.insert(Arc::from(s), ());
+                let id = u32::try_from(names.others.len()).unwrap_or(u32::MAX - 1);
+                names.others.insert(Arc::from(s), id);
             }
         };
         for passport in passports {
@@ -257,8 +260,9 @@ impl Names {
                     }
                 }
                 for vendor in permission.vendors.iter().flatten() {
-                    if let VendorPattern::Exact(v) = vendor {
-                        add(v);
+                    match vendor {
+                        VendorPattern::Exact(v) | VendorPattern::SubdomainOf(v) => add(v),
+                        VendorPattern::Any => {}
                     }
                 }
             }
@@ -277,9 +281,14 @@ impl Names {
     /// An action or a host as an `Arc`: the policy's own when a permission names it exactly.
     pub fn share(&self, text: &str) -> Arc<str> {
         match self.others.get_key_value(text) {
-            Some((name, ())) => name.clone(),
+            Some((name, _)) => name.clone(),
             None => Arc::from(text),
         }
+    }
+
+    /// The id of an action, host or domain the policy names (the indexes' keys).
+    pub(crate) fn id_of(&self, text: &str) -> Option<u32> {
+        self.others.get(text).copied()
     }
 }
 

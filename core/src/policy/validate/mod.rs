@@ -207,6 +207,9 @@ impl Validator {
             }
         }
         let names = super::Names::build(&passports);
+        for passport in &mut passports {
+            passport.index = super::PermissionIndex::build(&passport.permissions, &names);
+        }
         Some(Policy {
             passports,
             webhooks,
