@@ -9,6 +9,8 @@ pub use email::email_domain;
 pub use resource::{canonical_resource, resource};
 pub use vendor::{is_canonical_vendor, vendor};
 
+use smol_str::SmolStr;
+
 /// Why a value failed normalization; the text completes "`value` ...".
 pub type NormError = &'static str;
 
@@ -111,13 +113,14 @@ impl VendorPattern {
 #[derive(Clone, Debug)]
 pub struct ResourcePattern {
     pub canonical: String,
-    segments: Vec<String>,
+    /// Inline when 23 bytes or fewer: matching reads them with the list.
+    segments: Vec<SmolStr>,
 }
 
 impl ResourcePattern {
     pub fn parse(text: &str) -> Result<ResourcePattern, NormError> {
         let canonical = resource(text, true)?;
-        let segments = canonical.split('/').map(str::to_string).collect();
+        let segments = canonical.split('/').map(SmolStr::from).collect();
         Ok(ResourcePattern {
             canonical,
             segments,
@@ -130,7 +133,7 @@ impl ResourcePattern {
 }
 
 /// Matches a canonical path against glob segments (`*` within a segment, `**` across).
-pub fn path_glob_match(pattern: &[String], path: &str) -> bool {
+pub fn path_glob_match(pattern: &[SmolStr], path: &str) -> bool {
     // One segment other than `**` (`*@example.com`, `*.txt`) matches one segment only.
     if let [only] = pattern {
         if only != "**" {
@@ -144,7 +147,7 @@ pub fn path_glob_match(pattern: &[String], path: &str) -> bool {
     let (mut p, mut s) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while s < segments.len() {
-        match pattern.get(p).map(String::as_str) {
+        match pattern.get(p).map(SmolStr::as_str) {
             Some("**") => {
                 star = Some((p, s));
                 p += 1;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use smol_str::SmolStr;
 
 use crate::error::ErrorCode;
 use crate::fasthash::FastMap;
@@ -72,7 +73,7 @@ pub enum Scalar {
     Null,
     Bool(bool),
     Number(Decimal),
-    String(String),
+    String(SmolStr),
 }
 
 #[derive(Clone, Debug)]
@@ -99,7 +100,7 @@ pub enum Matcher {
 
 #[derive(Clone, Debug)]
 pub struct Condition {
-    pub path: String,
+    pub path: SmolStr,
     pub matcher: Matcher,
     /// The trace's words when this condition does not hold, prepared once.
     pub failure: Arc<str>,

@@ -32,7 +32,7 @@ impl Validator {
             }
             match self.matcher(matcher, &at) {
                 Some(m) => out.push(Condition {
-                    path: key.clone(),
+                    path: key.into(),
                     matcher: m,
                     failure: Arc::from(format!("condition on `{key}` does not hold").as_str()),
                 }),
@@ -46,7 +46,7 @@ impl Validator {
         match value {
             Value::Null => Some(Scalar::Null),
             Value::Bool(b) => Some(Scalar::Bool(*b)),
-            Value::String(s) => Some(Scalar::String(s.clone())),
+            Value::String(s) => Some(Scalar::String(s.into())),
             Value::Number(_) => self.number(value, path, false).map(Scalar::Number),
             other => {
                 self.problem(
