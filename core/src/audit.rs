@@ -397,7 +397,22 @@ impl AuditLog {
     pub fn push(&mut self, mut record: AuditRecord) {
         record.seq = self.next_seq;
         self.next_seq += 1;
+        if self.records.len() == self.records.capacity() {
+            self.grow();
+        }
         self.records.push_back(record);
+    }
+
+    /// Doubles the ring, but never past the window (`capacity + 1` records, the most it holds
+    /// before an eviction). Left to itself, a `VecDeque` doubles to the next power of two: a
+    /// 10,000-record window became a ring of 16,384 slots (5.2 MB), every slot written once
+    /// per cycle. That is more pages than the TLB holds, and every ~13th decision waited on a
+    /// page walk for its slot: the Rust W1 p99 (bench/HOT_PATH.md).
+    fn grow(&mut self) {
+        let window = self.capacity + 1;
+        let len = self.records.len();
+        let want = len.saturating_mul(2).max(8).min(window);
+        self.records.reserve_exact(want.saturating_sub(len));
     }
 
     pub fn len(&self) -> usize {
@@ -649,5 +664,46 @@ mod tests {
         let mut values = String::new();
         assert!(!record.write_values(&mut values));
         assert!(values.is_empty());
+    }
+
+    #[test]
+    fn the_ring_grows_to_the_window_and_no_further() {
+        for capacity in [1, 7, 100, 1_000] {
+            let mut log = AuditLog::new(capacity);
+            let mut most = 0;
+            for i in 0..capacity * 5 + 3 {
+                log.push(AuditRecord {
+                    seq: 0,
+                    time: i64::try_from(i).unwrap_or(0),
+                    event: "decision",
+                    request_id: None,
+                    agent_id: None,
+                    action: None,
+                    vendor: None,
+                    resource: None,
+                    params: None,
+                    decision: Some("denied"),
+                    reason: Some("invalid_request"),
+                    matched_permission: None,
+                    approval_id: None,
+                    grant_id: None,
+                    operator: None,
+                    prev_hash: String::new(),
+                    hash: String::new(),
+                });
+                most = most.max(log.len());
+                // As the engine appends: past the window, chain and evict a batch.
+                if log.len() > capacity {
+                    log.chain_pending();
+                    log.evict_overflow();
+                }
+            }
+            assert_eq!(most, capacity + 1);
+            assert!(
+                log.records.capacity() <= (capacity + 1).max(8),
+                "a window of {capacity} grew a ring of {}",
+                log.records.capacity()
+            );
+        }
     }
 }
