@@ -309,6 +309,12 @@ impl Engine {
     /// Verifies a request given as JSON text; unreadable text, or an object that repeats a
     /// key, is `invalid_request`.
     pub fn verify_json(&mut self, request: &str, now: Millis) -> Decision {
+        // The plain case, read without making a JSON value of the request object (the same
+        // fields either way); anything else is read whole, for its usual messages.
+        if let Some(mut read) = crate::json::request_fields(request) {
+            let params = read.params.take();
+            return self.verify_fields(&read.fields(), params, now);
+        }
         match crate::json::from_str(request) {
             Ok(v) => self.verify_value(v, now),
             Err(e) => self.reject(Rejection::bare(e.describe("the request")), now),
@@ -674,6 +680,94 @@ pub fn verify_once(policy: &Value, request: &Value, now: Millis) -> Result<Decis
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `verify_json` reads the plain case without a JSON value of the request object: every
+    /// text gives the packet and the audit record that reading it whole gives.
+    #[test]
+    fn a_request_text_decides_as_its_value_does() {
+        let policy = serde_json::json!({"version": 1, "passports": [{"id": "pp",
+            "agent": "agent_a", "permissions": [
+                {"id": "stage", "action": "deploy", "vendor": "vercel.com", "when": {"env": "staging"}},
+                {"id": "no_prod", "action": "deploy", "when": {"env": "production"}, "effect": "block"},
+                {"id": "mail", "action": "send_email", "vendor": "gmail.com",
+                 "when": {"to": {"glob": "*@example.com"}}},
+                {"id": "buy", "action": "buy", "limits": {"maxAmount": 10}}]}]});
+        let plain = [
+            r#"{"agentId":"agent_a","action":"deploy","vendor":"vercel.com","params":{"env":"staging"}}"#,
+            r#"{"agentId":"agent_a","action":"deploy","vendor":"vercel.com","params":{"env":"production"}}"#,
+            r#"{"agentId":"agent_a","action":"Deploy","vendor":"Vercel.COM.","params":{"env":"staging"}}"#,
+            r#"{"agentId":"agent_\u0061","action":"deplo\u0079","vendor":"vercel.com"}"#,
+            r#"{"agentId":"agent_a","action":"deploy","requestId":"r-1"}"#,
+            r#"{}"#,
+            r#"{"agentId":"","action":"deploy"}"#,
+            r#"{"agentId":"a\u0000b","action":"deploy"}"#,
+            r#"{"agentId":"agent_a","action":"buy","params":{"amount":12.50}}"#,
+            r#"{"agentId":"agent_a","action":"buy","params":{"amount":1e400}}"#,
+            r#"{"agentId":"agent_a","action":"send_email","vendor":"gmail.com","params":{"to":"bob@example.com","cc":["x"],"n":{"a":1}}}"#,
+            r#"{"agentId":"agent_a","action":"deploy","resource":"db/prod/../x"}"#,
+            " \n{\"agentId\" : \"agent_a\" ,\"action\":\"deploy\", \"params\": {}}\t ",
+            r#"{"agentId":"agent_a","action":"deploy","requestId":"bad id!"}"#,
+        ];
+        let other = [
+            r#"{"agentId":"agent_a","agentId":"agent_b","action":"deploy"}"#,
+            r#"{"agentId":"agent_a","action":"deploy","params":{"env":"staging","env":"production"}}"#,
+            r#"{"agentId":"agent_a","action":"deploy","params":{"env":"staging"},"params":{}}"#,
+            r#"{"agentId":"agent_a","action":"deploy","vendor":null}"#,
+            r#"{"agentId":5,"action":"deploy"}"#,
+            r#"{"agentId":"agent_a","action":"deploy","params":null}"#,
+            r#"{"agentId":"agent_a","action":"deploy","params":[1]}"#,
+            r#"{"agentId":"agent_a","action":"deploy","extra":1}"#,
+            r#"{"agent\u0049d":"agent_a","action":"deploy"}"#,
+            r#"[1,2]"#,
+            r#""text""#,
+            r#"12"#,
+            r#"{"agentId":"agent_a","action":"deploy"} x"#,
+            r#"{"agentId":"agent_a","action":"deploy",}"#,
+            "not json",
+        ];
+        let now = 1_795_000_000_000;
+        let strip = |mut v: Value, generated: bool| {
+            if let Some(map) = v.as_object_mut() {
+                if generated {
+                    map.remove("requestId");
+                }
+                map.remove("hash");
+                map.remove("prevHash");
+            }
+            v
+        };
+        for (text, fast) in plain
+            .iter()
+            .map(|t| (t, true))
+            .chain(other.iter().map(|t| (t, false)))
+        {
+            assert_eq!(crate::json::request_fields(text).is_some(), fast, "{text}");
+            let engine = || Engine::from_value(&policy, EngineOptions::default());
+            let (Ok(mut by_text), Ok(mut by_value)) = (engine(), engine()) else {
+                unreachable!("the policy is valid")
+            };
+            let a = by_text.verify_json(text, now);
+            let b = match crate::json::from_str(text) {
+                Ok(v) => by_value.verify_value(v, now),
+                Err(e) => by_value.reject(Rejection::bare(e.describe("the request")), now),
+            };
+            let generated = !text.contains("requestId\":\"r-1");
+            let packet = |d: &Decision| {
+                strip(
+                    serde_json::from_str(&d.to_json()).unwrap_or(Value::Null),
+                    generated,
+                )
+            };
+            assert_eq!(packet(&a), packet(&b), "{text}");
+            let records = |e: &mut Engine| -> Vec<Value> {
+                e.audit_log()
+                    .iter()
+                    .map(|r| strip(r.to_value(), generated))
+                    .collect()
+            };
+            assert_eq!(records(&mut by_text), records(&mut by_value), "{text}");
+        }
+    }
 
     #[test]
     fn evaluation_reads_the_state_and_returns_what_the_decision_changes() {

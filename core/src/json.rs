@@ -2,6 +2,7 @@
 //! key is refused. A last-wins parser and a first-wins consumer must never see two different
 //! requests (or policies) in one text.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -70,6 +71,145 @@ pub fn from_str(text: &str) -> Result<Value, JsonTextError> {
             line: e.line(),
             column: e.column(),
         }),
+    }
+}
+
+/// A request text's own fields, read straight from the text: no JSON value is made of the
+/// request object, and a field's text is borrowed from the request text when it has no escapes.
+/// Only for the plain case; see [`request_fields`].
+#[derive(Debug, Default)]
+pub struct RequestText<'t> {
+    agent_id: Option<Cow<'t, str>>,
+    action: Option<Cow<'t, str>>,
+    vendor: Option<Cow<'t, str>>,
+    resource: Option<Cow<'t, str>>,
+    request_id: Option<Cow<'t, str>>,
+    /// Read as `from_str` reads a value (duplicate keys refused), always an object.
+    pub params: Option<Value>,
+}
+
+impl RequestText<'_> {
+    /// The fields as the request checks take them (params apart: hand them over).
+    pub fn fields(&self) -> crate::request::Fields<'_> {
+        fn text<'a>(f: &'a Option<Cow<'_, str>>) -> Option<crate::request::Field<'a>> {
+            f.as_deref().map(crate::request::Field::Text)
+        }
+        crate::request::Fields {
+            agent_id: text(&self.agent_id),
+            action: text(&self.action),
+            vendor: text(&self.vendor),
+            resource: text(&self.resource),
+            params: None,
+            request_id: text(&self.request_id),
+        }
+    }
+}
+
+/// Reads a request text's fields without making a JSON value of the request object, when the
+/// text is the plain case: one object, each key a request field given once, every field but
+/// `params` a string, `params` (if given) an object without duplicate keys, nothing after.
+/// `None` for anything else; the caller then reads the text with [`from_str`], and gets every
+/// message as before. For the plain case the two ways give the same fields.
+pub fn request_fields(text: &str) -> Option<RequestText<'_>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let read = de.deserialize_map(RequestVisitor).ok()?;
+    de.end().ok()?;
+    Some(read)
+}
+
+struct RequestVisitor;
+
+impl<'de> Visitor<'de> for RequestVisitor {
+    type Value = RequestText<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a request object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestText<'de>, A::Error> {
+        let mut out = RequestText::default();
+        while let Some(key) = map.next_key_seed(BorrowedText)? {
+            let slot = match key {
+                "agentId" => &mut out.agent_id,
+                "action" => &mut out.action,
+                "vendor" => &mut out.vendor,
+                "resource" => &mut out.resource,
+                "requestId" => &mut out.request_id,
+                "params" if out.params.is_none() => {
+                    let mut path = vec![Step::Key(key.to_string())];
+                    let mut duplicate = None;
+                    let params = map.next_value_seed(StrictValue {
+                        path: &mut path,
+                        duplicate: &mut duplicate,
+                    })?;
+                    if !params.is_object() {
+                        return Err(de::Error::custom("params is not an object"));
+                    }
+                    out.params = Some(params);
+                    continue;
+                }
+                _ => return Err(de::Error::custom("not a plain request field")),
+            };
+            if slot.is_some() {
+                return Err(de::Error::custom("a repeated field"));
+            }
+            *slot = Some(map.next_value_seed(Text)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A string borrowed from the text (a key without escapes); anything else is an error.
+struct BorrowedText;
+
+impl<'de> DeserializeSeed<'de> for BorrowedText {
+    type Value = &'de str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'de str, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BorrowedText {
+    type Value = &'de str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key without escapes")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<&'de str, E> {
+        Ok(v)
+    }
+}
+
+/// A string: borrowed from the text when it has no escapes; anything else is an error.
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
     }
 }
 
