@@ -54,17 +54,15 @@ impl std::error::Error for JsonTextError {}
 
 /// Parses JSON text into a value, refusing duplicate keys at any depth.
 pub fn from_str(text: &str) -> Result<Value, JsonTextError> {
-    let mut path = Vec::new();
     let mut duplicate = None;
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = StrictValue {
-        path: &mut path,
         duplicate: &mut duplicate,
     }
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v));
     match (parsed, duplicate) {
-        (_, Some(found)) => Err(found),
+        (_, Some(found)) => Err(found.into_error()),
         (Ok(value), None) => Ok(value),
         (Err(e), None) => Err(JsonTextError::Syntax {
             message: e.to_string(),
@@ -136,10 +134,8 @@ impl<'de> Visitor<'de> for RequestVisitor {
                 "resource" => &mut out.resource,
                 "requestId" => &mut out.request_id,
                 "params" if out.params.is_none() => {
-                    let mut path = vec![Step::Key(key.to_string())];
                     let mut duplicate = None;
                     let params = map.next_value_seed(StrictValue {
-                        path: &mut path,
                         duplicate: &mut duplicate,
                     })?;
                     if !params.is_object() {
@@ -219,19 +215,32 @@ enum Step {
     Index(usize),
 }
 
-fn render(path: &[Step]) -> String {
-    let mut out = String::new();
-    for step in path {
-        match step {
-            Step::Key(k) if out.is_empty() => out.push_str(k),
-            Step::Key(k) => {
-                out.push('.');
-                out.push_str(k);
+/// A repeated key, and the steps to it, gathered as the error returns through each level (so
+/// reading keeps no path, and copies no key, until a duplicate is found).
+struct Duplicate {
+    key: String,
+    /// From the repeated key up to the top.
+    steps_up: Vec<Step>,
+}
+
+impl Duplicate {
+    fn into_error(self) -> JsonTextError {
+        let mut path = String::new();
+        for step in self.steps_up.iter().rev() {
+            match step {
+                Step::Key(k) if path.is_empty() => path.push_str(k),
+                Step::Key(k) => {
+                    path.push('.');
+                    path.push_str(k);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
             }
-            Step::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+        JsonTextError::DuplicateKey {
+            path,
+            key: self.key,
         }
     }
-    out
 }
 
 /// serde_json's private marker for a number kept as text (feature `arbitrary_precision`):
@@ -240,8 +249,7 @@ fn render(path: &[Step]) -> String {
 pub const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 struct StrictValue<'a> {
-    path: &'a mut Vec<Step>,
-    duplicate: &'a mut Option<JsonTextError>,
+    duplicate: &'a mut Option<Duplicate>,
 }
 
 impl<'de> DeserializeSeed<'de> for StrictValue<'_> {
@@ -300,12 +308,12 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            self.path.push(Step::Index(items.len()));
             let item = seq.next_element_seed(StrictValue {
-                path: self.path,
                 duplicate: self.duplicate,
             });
-            self.path.pop();
+            if let (Err(_), Some(found)) = (&item, self.duplicate.as_mut()) {
+                found.steps_up.push(Step::Index(items.len()));
+            }
             match item? {
                 Some(v) => items.push(v),
                 None => return Ok(Value::Array(items)),
@@ -324,21 +332,18 @@ impl<'de> Visitor<'de> for StrictValue<'_> {
                     .map_err(de::Error::custom);
             }
             if out.contains_key(&key) {
-                let parent = render(self.path);
-                let path = if parent.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{parent}.{key}")
-                };
-                *self.duplicate = Some(JsonTextError::DuplicateKey { path, key });
+                *self.duplicate = Some(Duplicate {
+                    key: key.clone(),
+                    steps_up: vec![Step::Key(key)],
+                });
                 return Err(de::Error::custom("duplicate key"));
             }
-            self.path.push(Step::Key(key.clone()));
             let value = map.next_value_seed(StrictValue {
-                path: self.path,
                 duplicate: self.duplicate,
             });
-            self.path.pop();
+            if let (Err(_), Some(found)) = (&value, self.duplicate.as_mut()) {
+                found.steps_up.push(Step::Key(key.clone()));
+            }
             out.insert(key, value?);
         }
         Ok(Value::Object(out))
@@ -363,6 +368,13 @@ mod tests {
             Err(JsonTextError::DuplicateKey {
                 path: "params.x[1].k".into(),
                 key: "k".into()
+            })
+        );
+        assert_eq!(
+            from_str(r#"[[], {"b":{"c":0}}, {"a":1,"a":2}]"#),
+            Err(JsonTextError::DuplicateKey {
+                path: "[2].a".into(),
+                key: "a".into()
             })
         );
     }
