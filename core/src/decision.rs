@@ -591,23 +591,24 @@ mod tests {
                 format!("deploy on vercel.com {what} (permission p1)")
             );
         }
-        assert_eq!(full(Reason::NoPermission), "No active deploy permission.");
-        assert_eq!(
-            full(Reason::UnknownAgent),
-            "No passport for agent `agent_a`."
-        );
-        assert_eq!(
-            full(Reason::PassportExpired),
-            "The agent's passport is expired, not yet valid, or revoked."
-        );
-        assert_eq!(
-            full(Reason::InvalidRequest),
-            "Invalid request: the request could not be read"
-        );
-        assert_eq!(
-            full(Reason::InternalError),
-            "Internal error; failing closed: unexpected state"
-        );
+        for (reason, sentence) in [
+            (Reason::NoPermission, "No active deploy permission."),
+            (Reason::UnknownAgent, "No passport for agent `agent_a`."),
+            (
+                Reason::PassportExpired,
+                "The agent's passport is expired, not yet valid, or revoked.",
+            ),
+            (
+                Reason::InvalidRequest,
+                "Invalid request: the request could not be read",
+            ),
+            (
+                Reason::InternalError,
+                "Internal error; failing closed: unexpected state",
+            ),
+        ] {
+            assert_eq!(full(reason), sentence);
+        }
         let mut d = Decision::fault("boom".into(), "req_1".into(), 0);
         assert_eq!(d.message(), "Internal error; failing closed: boom");
         d.reason = Reason::InvalidRequest;
