@@ -33,7 +33,7 @@ struct Route {
     action: u32,
     vendor: VendorKey,
     /// The permission's place in the passport.
-    at: u32,
+    at: usize,
     /// False when a name was missing from the table (never, for a policy built whole): the
     /// route then stands for "check this permission's patterns".
     named: bool,
@@ -42,16 +42,16 @@ struct Route {
 /// A permission the index found: its place in the passport, and whether its action and vendor
 /// patterns are known to match. Ordered by place, a proven one before an unproven one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Candidate(u32);
+pub struct Candidate(usize);
 
 impl Candidate {
-    fn new(at: u32, proven: bool) -> Candidate {
-        Candidate(at << 1 | u32::from(!proven))
+    fn new(at: usize, proven: bool) -> Candidate {
+        Candidate(at << 1 | usize::from(!proven))
     }
 
     /// The permission's index in the passport.
     pub fn at(self) -> usize {
-        (self.0 >> 1) as usize
+        self.0 >> 1
     }
 
     /// The index proved the action and vendor patterns match.
@@ -72,7 +72,6 @@ impl PermissionIndex {
     pub(super) fn build(permissions: &[Permission], names: &Names) -> PermissionIndex {
         let mut routes = Vec::new();
         for (at, p) in permissions.iter().enumerate() {
-            let at = u32::try_from(at).unwrap_or(u32::MAX >> 1);
             let vendors: Vec<(VendorKey, bool)> = match &p.vendors {
                 None => vec![(VendorKey::Any, true)],
                 Some(list) => list

@@ -255,8 +255,12 @@ impl Names {
             }
         }
         let mut add = |s: &str| {
-            if !names.others.contains_key(s) {
-                let id = u32::try_from(names.others.len()).unwrap_or(u32::MAX - 1);
+            // Ids are unique or not given: a name without one is indexed as "check the
+            // patterns" (index.rs), never as another name's.
+            let next = u32::try_from(names.others.len())
+                .ok()
+                .filter(|&id| id < u32::MAX);
+            if let (false, Some(id)) = (names.others.contains_key(s), next) {
                 names.others.insert(Arc::from(s), id);
             }
         };
