@@ -192,11 +192,16 @@ impl WasmEngine {
     /// Chains pending records and returns, as a JSON array, those not yet handed over.
     pub fn take_records(&mut self) -> String {
         self.engine.flush();
-        let taken = match self.delivered.as_ref().map(|q| q.lock()) {
-            Some(Ok(mut q)) => std::mem::take(&mut *q),
-            _ => String::new(),
+        let Some(Ok(mut queue)) = self.delivered.as_ref().map(|q| q.lock()) else {
+            return "[]".into();
         };
-        format!("[{taken}]")
+        let mut taken = String::with_capacity(queue.len() + 2);
+        taken.push('[');
+        taken.push_str(&queue);
+        taken.push(']');
+        // Emptied, not replaced: the queue keeps its room for the next record.
+        queue.clear();
+        taken
     }
 }
 

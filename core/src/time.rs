@@ -98,26 +98,26 @@ pub fn write_rfc3339(at: Millis, out: &mut String) {
         );
         return;
     }
-    fn digits(out: &mut String, value: i64, width: u32) {
-        for p in (0..width).rev() {
-            let d = (value / 10_i64.pow(p)) % 10;
-            out.push(char::from(b'0' + d as u8));
+    // Written into one fixed buffer and appended once: every packet and every record's text
+    // carries a time, and a char-by-char push with 64-bit powers of ten was slow in wasm.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, value) in [
+        (0, 4, year),
+        (5, 2, month),
+        (8, 2, day),
+        (11, 2, secs_of_day / 3600),
+        (14, 2, (secs_of_day / 60) % 60),
+        (17, 2, secs_of_day % 60),
+        (20, 3, millis),
+    ] {
+        // Every value is in 0..=9999 here: year was checked, the rest are bounded.
+        let mut rest = u32::try_from(value).unwrap_or(0);
+        for slot in text.get_mut(at..at + width).into_iter().flatten().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
     }
-    digits(out, year, 4);
-    out.push('-');
-    digits(out, month, 2);
-    out.push('-');
-    digits(out, day, 2);
-    out.push('T');
-    digits(out, secs_of_day / 3600, 2);
-    out.push(':');
-    digits(out, (secs_of_day / 60) % 60, 2);
-    out.push(':');
-    digits(out, secs_of_day % 60, 2);
-    out.push('.');
-    digits(out, millis, 3);
-    out.push('Z');
+    out.push_str(std::str::from_utf8(&text).unwrap_or("0000-00-00T00:00:00.000Z"));
 }
 
 /// A duration of `<integer><unit>` (`s`, `m`, `h`, `d`) or a positive integer of seconds,
@@ -203,6 +203,33 @@ mod tests {
             t.map(format_rfc3339).as_deref(),
             Some("2026-11-26T11:00:00.123Z")
         );
+    }
+
+    #[test]
+    fn writes_every_field_at_its_width() {
+        for (at, text) in [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_795_000_000_123, "2026-11-18T11:06:40.123Z"),
+            (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+            (-62_167_219_200_000, "0000-01-01T00:00:00.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+            (951_782_400_007, "2000-02-29T00:00:00.007Z"),
+        ] {
+            assert_eq!(format_rfc3339(at), text, "{at}");
+            assert_eq!(parse_rfc3339(text), Some(at), "{text}");
+        }
+        // Every millisecond field, second, minute and hour of one day, and one date a day
+        // for a few years: each read back to the instant it was written from.
+        let day = 1_795_000_000_000 - 1_795_000_000_000 % 86_400_000;
+        let steps = (0..1000).chain((0..86_400).map(|s| s * 1000 + 7));
+        for at in steps
+            .map(|ms| day + ms)
+            .chain((0..2000).map(|d| d * 86_400_000 + 1))
+        {
+            let text = format_rfc3339(at);
+            assert_eq!(text.len(), 24, "{text}");
+            assert_eq!(parse_rfc3339(&text), Some(at), "{text}");
+        }
     }
 
     #[test]
