@@ -173,8 +173,9 @@ impl Engine {
         &self.state
     }
 
-    /// After the process forked (a binding calls this in the child): the random bytes ids
-    /// are made from are dropped, so the child makes no id its parent also makes.
+    /// After the process forked (a binding calls this in the child): the stream ids are drawn
+    /// from, and its unread bytes, are dropped, and the next id is made from a new key read
+    /// from the system, so the child makes no id its parent also makes.
     pub fn discard_random_bytes(&mut self) {
         self.ids.discard();
     }
