@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use smol_str::SmolStr;
 
 use crate::canonical;
 use crate::time::Millis;
@@ -32,7 +33,7 @@ pub struct AuditRecord {
     pub params: Option<AuditParams>,
     pub decision: Option<&'static str>,
     pub reason: Option<&'static str>,
-    pub matched_permission: Option<Arc<str>>,
+    pub matched_permission: Option<SmolStr>,
     pub approval_id: Option<String>,
     pub grant_id: Option<String>,
     /// Who signed an approval or denial, with the signature itself (`behalf serve`): present
@@ -564,7 +565,7 @@ pub fn record_from_value(v: &Value) -> Option<AuditRecord> {
             &["allowed", "denied", "approval_required"],
         ),
         reason: static_str(v.get("reason").and_then(Value::as_str), &reasons),
-        matched_permission: s("matchedPermission").map(|p| Arc::from(p.as_str())),
+        matched_permission: s("matchedPermission").map(|p| SmolStr::new(p.as_str())),
         approval_id: s("approvalId"),
         grant_id: s("grantId"),
         operator: v.get("operator").filter(|o| o.is_object()).cloned(),
@@ -595,7 +596,7 @@ mod tests {
             params: Some(params.into()),
             decision: Some("allowed"),
             reason: Some("allowed"),
-            matched_permission: Some(Arc::from("p")),
+            matched_permission: Some(SmolStr::new("p")),
             approval_id: None,
             grant_id: Some("grt_1".into()),
             operator: None,
@@ -643,7 +644,7 @@ mod tests {
             params: Some(Map::new().into()),
             decision: None,
             reason: None,
-            matched_permission: Some(Arc::from("p")),
+            matched_permission: Some(SmolStr::new("p")),
             approval_id: Some("apr_1".into()),
             grant_id: Some("grt_1".into()),
             operator: None,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use smol_str::SmolStr;
 
 use crate::audit::{AuditLog, AuditParams, AuditRecord, DEFAULT_CAPACITY};
 use crate::canonical;
@@ -54,8 +55,8 @@ pub struct EngineState {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionUsage {
-    pub permission: Arc<str>,
-    pub passport_id: Arc<str>,
+    pub permission: SmolStr,
+    pub passport_id: SmolStr,
     pub budget: Option<BudgetUse>,
     pub rate: Option<RateUse>,
 }

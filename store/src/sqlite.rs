@@ -9,7 +9,6 @@
 //! a restore always did).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use behalf_core::audit::{AuditRecord, GENESIS};
@@ -19,6 +18,7 @@ use behalf_core::state::{
     ApprovalStatus, Changes, Grant, PendingCounts, RowKeys, Rows, Usage, FORGET_AFTER,
 };
 use behalf_core::time::{format_rfc3339, Millis};
+use behalf_core::SmolStr;
 use rusqlite::{
     params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -482,8 +482,8 @@ impl SqliteTx<'_> {
 
     fn pending_counts(
         &self,
-        passport: &Arc<str>,
-        permissions: &[Arc<str>],
+        passport: &SmolStr,
+        permissions: &[SmolStr],
         now: Millis,
     ) -> Result<PendingCounts, StoreError> {
         let mut counts = PendingCounts::default();
