@@ -211,7 +211,7 @@ pub struct TraceStep {
 pub struct Decision {
     pub reason: Reason,
     pub request_id: Arc<str>,
-    pub agent_id: Option<Arc<str>>,
+    pub agent_id: Option<SmolStr>,
     pub action: Option<Arc<str>>,
     pub vendor: Option<Arc<str>>,
     pub resource: Option<Arc<str>>,
@@ -621,7 +621,7 @@ mod tests {
 
     fn sample(text: &str) -> Decision {
         let mut d = Decision::fault(text.to_string(), "req_1".into(), 1_795_000_000_123);
-        d.agent_id = Some(Arc::from(text));
+        d.agent_id = Some(SmolStr::new(text));
         d.vendor = Some(Arc::from("vercel.com"));
         d.active_permissions = Some(3);
         d.grant_expires_at = Some(1_795_000_100_000);

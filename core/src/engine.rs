@@ -344,7 +344,7 @@ impl Engine {
         let decision = Decision {
             reason,
             request_id,
-            agent_id: rejection.agent_id.map(Arc::from),
+            agent_id: rejection.agent_id.map(SmolStr::from),
             action: rejection.action.map(Arc::from),
             vendor: rejection.vendor.map(Arc::from),
             resource: rejection.resource.map(Arc::from),
@@ -656,7 +656,7 @@ fn approval_record(
         time: now,
         event,
         request_id: None,
-        agent_id: Some(Arc::from(approval.request.agent_id.as_str())),
+        agent_id: Some(SmolStr::new(approval.request.agent_id.as_str())),
         action: Some(Arc::from(approval.request.action.as_str())),
         vendor: approval.request.vendor.as_deref().map(Arc::from),
         resource: approval.request.resource.as_deref().map(Arc::from),

@@ -239,11 +239,12 @@ pub struct Policy {
 
 /// Strings a policy names, kept once: each agent with its passport (the index a decision
 /// starts from), and the exact actions, exact hosts and `*.domain` domains, each with a small
-/// id the passports' indexes use. A request that names one shares it instead of allocating its
-/// own copy, and finds the agent's passport in the same look-up.
+/// id the passports' indexes use. A request that names an action or host shares it instead of
+/// allocating its own copy. Agents are keyed inline (most ids are under 24 bytes), so finding
+/// a passport reads the table's own lines, not a string elsewhere.
 #[derive(Clone, Debug, Default)]
 pub struct Names {
-    agents: FastMap<Arc<str>, usize>,
+    agents: FastMap<SmolStr, usize>,
     others: FastMap<Arc<str>, u32>,
 }
 
@@ -253,7 +254,7 @@ impl Names {
         // The first passport for an agent wins; a duplicate is an error anyway.
         for (at, passport) in passports.iter().enumerate() {
             if !names.agents.contains_key(passport.agent.as_str()) {
-                names.agents.insert(Arc::from(passport.agent.as_str()), at);
+                names.agents.insert(SmolStr::new(&passport.agent), at);
             }
         }
         let mut add = |s: &str| {
@@ -282,14 +283,6 @@ impl Names {
             }
         }
         names
-    }
-
-    /// An agent id as an `Arc`: the policy's own when a passport names it.
-    pub fn share_agent(&self, agent: &str) -> Arc<str> {
-        match self.agents.get_key_value(agent) {
-            Some((name, _)) => name.clone(),
-            None => Arc::from(agent),
-        }
     }
 
     /// An action or a host as an `Arc`: the policy's own when a permission names it exactly.

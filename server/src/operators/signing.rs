@@ -147,7 +147,7 @@ pub fn commit(
 pub fn record_fingerprint(record: &Value) -> Option<String> {
     let text = |k: &str| record.get(k).and_then(Value::as_str).map(Arc::<str>::from);
     let request = Request {
-        agent_id: text("agentId")?,
+        agent_id: text("agentId")?.as_ref().into(),
         action: text("action")?,
         vendor: text("vendor"),
         resource: text("resource"),
