@@ -201,7 +201,7 @@ impl From<Arc<str>> for TraceDetail {
 #[derive(Clone, Debug)]
 pub struct TraceStep {
     pub step: &'static str,
-    pub permission: Option<SmolStr>,
+    pub permission: Option<Arc<str>>,
     pub result: TraceResult,
     pub detail: TraceDetail,
 }
@@ -215,9 +215,9 @@ pub struct Decision {
     pub action: Option<Arc<str>>,
     pub vendor: Option<Arc<str>>,
     pub resource: Option<Arc<str>>,
-    pub passport_id: Option<SmolStr>,
+    pub passport_id: Option<Arc<str>>,
     pub active_permissions: Option<usize>,
-    pub matched_permission: Option<SmolStr>,
+    pub matched_permission: Option<Arc<str>>,
     pub approval_id: Option<String>,
     pub grant_id: Option<String>,
     pub grant_expires_at: Option<Millis>,
@@ -555,7 +555,7 @@ mod tests {
             d.agent_id = Some("agent_a".into());
             d.action = Some("deploy".into());
             d.vendor = vendor.map(Arc::from);
-            d.matched_permission = permission.map(SmolStr::new);
+            d.matched_permission = permission.map(Arc::from);
             d.problem = None;
             d.message()
         };
@@ -627,7 +627,7 @@ mod tests {
         d.grant_expires_at = Some(1_795_000_100_000);
         d.trace.push(TraceStep {
             step: "match",
-            permission: Some(SmolStr::new("p\"1")),
+            permission: Some(Arc::from("p\"1")),
             result: TraceResult::Skipped,
             detail: TraceDetail::Static("condition on `env` does not hold"),
         });

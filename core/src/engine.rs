@@ -55,8 +55,8 @@ pub struct EngineState {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionUsage {
-    pub permission: SmolStr,
-    pub passport_id: SmolStr,
+    pub permission: Arc<str>,
+    pub passport_id: Arc<str>,
     pub budget: Option<BudgetUse>,
     pub rate: Option<RateUse>,
 }

@@ -44,6 +44,6 @@ pub use engine::{verify_once, Engine, EngineOptions, EngineState, PermissionUsag
 pub use error::{ApiError, BehalfError, ErrorCode};
 pub use policy::{validate, Policy, PolicyError, Problem};
 pub use request::Rejection;
-/// Policy ids (passports, permissions) as decisions, traces, records and state carry them.
+/// Agent ids as requests, packets and records carry them (inline up to 23 bytes).
 pub use smol_str::SmolStr;
 pub use state::{Approval, Changes, Grant, RowKeys, Rows};

@@ -2,8 +2,8 @@
 //! time passes through expiry-ordered indexes, so memory stays flat however long the agent
 //! runs and no decision scans the whole state.
 
-use smol_str::SmolStr;
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -52,8 +52,9 @@ impl ApprovalStatus {
 
 /// Serializers for the typed rows: times as RFC 3339, fingerprints as hex, shared strings.
 mod ser {
+    use std::sync::Arc;
+
     use serde::Serializer;
-    use smol_str::SmolStr;
 
     use crate::policy::Scope;
     use crate::time::{format_rfc3339, Millis};
@@ -73,7 +74,7 @@ mod ser {
         s.serialize_str(&crate::audit::hex(fp))
     }
 
-    pub fn shared<S: Serializer>(text: &SmolStr, s: S) -> Result<S::Ok, S::Error> {
+    pub fn shared<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(text)
     }
 
@@ -103,10 +104,10 @@ pub struct Approval {
     #[serde(rename = "approvalId")]
     pub id: String,
     #[serde(serialize_with = "ser::shared")]
-    pub permission: SmolStr,
+    pub permission: Arc<str>,
     /// The passport of `permission` (not exported: the policy says it).
     #[serde(skip)]
-    pub passport: SmolStr,
+    pub passport: Arc<str>,
     #[serde(serialize_with = "ser::hex")]
     pub fingerprint: Fingerprint,
     pub status: ApprovalStatus,
@@ -128,7 +129,7 @@ pub struct Grant {
     pub id: String,
     pub approval_id: String,
     #[serde(serialize_with = "ser::shared")]
-    pub permission: SmolStr,
+    pub permission: Arc<str>,
     #[serde(serialize_with = "ser::hex")]
     pub fingerprint: Fingerprint,
     #[serde(serialize_with = "ser::scope")]
@@ -245,12 +246,12 @@ pub const FORGET_AFTER: Millis = 24 * 3600 * 1000;
 /// permissions that could match the request, and the request's fingerprint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RowKeys {
-    pub passport: SmolStr,
+    pub passport: Arc<str>,
     /// Candidate permissions with a budget or a rate: their usage rows.
-    pub usage: Vec<SmolStr>,
+    pub usage: Vec<Arc<str>>,
     /// Candidate permissions that can hold a request for approval: their open approvals and
     /// live grants for `fingerprint`, their permission-scoped grants, their pending counts.
-    pub approval: Vec<SmolStr>,
+    pub approval: Vec<Arc<str>>,
     pub fingerprint: Fingerprint,
 }
 
@@ -259,7 +260,7 @@ pub struct RowKeys {
 pub struct Rows {
     pub approvals: Vec<Approval>,
     pub grants: Vec<Grant>,
-    pub usage: Vec<(SmolStr, Usage)>,
+    pub usage: Vec<(Arc<str>, Usage)>,
     /// The store's counts of pending, unexpired approvals per passport and per permission.
     /// `None`: count the loaded approvals instead (when every row was loaded).
     pub pending: Option<PendingCounts>,
@@ -267,8 +268,8 @@ pub struct Rows {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PendingCounts {
-    pub by_passport: Vec<(SmolStr, usize)>,
-    pub by_permission: Vec<(SmolStr, usize)>,
+    pub by_passport: Vec<(Arc<str>, usize)>,
+    pub by_permission: Vec<(Arc<str>, usize)>,
 }
 
 /// What one step changed, row by row: what a store writes back in the same transaction.
@@ -281,7 +282,7 @@ pub struct Changes {
     /// Spent single-use grants: their rows go.
     pub grants_removed: Vec<String>,
     /// The whole usage row (at most 64 buckets) of each permission charged.
-    pub usage: Vec<(SmolStr, Usage)>,
+    pub usage: Vec<(Arc<str>, Usage)>,
 }
 
 impl Changes {
@@ -298,33 +299,33 @@ impl Changes {
 struct Journal {
     approvals: Vec<String>,
     grants: Vec<String>,
-    usage: Vec<SmolStr>,
+    usage: Vec<Arc<str>>,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct State {
     approvals: HashMap<String, Approval>,
     /// The pending or denied approval of each (fingerprint, permission).
-    open: HashMap<(Fingerprint, SmolStr), String>,
+    open: HashMap<(Fingerprint, Arc<str>), String>,
     /// (expiresAt, id) of every remembered approval: it stops being open at expiresAt.
     expiring: BTreeSet<(Millis, String)>,
     /// (forgetAt, id) of approvals past their expiresAt, forgotten at forgetAt.
     forgetting: BTreeSet<(Millis, String)>,
-    pending_by_passport: HashMap<SmolStr, usize>,
-    pending_by_permission: HashMap<SmolStr, usize>,
+    pending_by_passport: HashMap<Arc<str>, usize>,
+    pending_by_permission: HashMap<Arc<str>, usize>,
     grants: HashMap<String, Grant>,
     /// Live request-scoped grants by (fingerprint, permission), oldest first.
-    grants_by_request: HashMap<(Fingerprint, SmolStr), Vec<String>>,
+    grants_by_request: HashMap<(Fingerprint, Arc<str>), Vec<String>>,
     /// Live permission-scoped grants by permission, oldest first.
-    grants_by_permission: HashMap<SmolStr, Vec<String>>,
+    grants_by_permission: HashMap<Arc<str>, Vec<String>>,
     /// (expiresAt, id) of every live grant.
     grant_expiry: BTreeSet<(Millis, String)>,
-    usage: HashMap<SmolStr, Usage>,
+    usage: HashMap<Arc<str>, Usage>,
     /// Only for state loaded from rows: what changed, for the store to write back.
     journal: Option<Journal>,
 }
 
-fn decrement(counts: &mut HashMap<SmolStr, usize>, key: &SmolStr) {
+fn decrement(counts: &mut HashMap<Arc<str>, usize>, key: &Arc<str>) {
     if let Some(n) = counts.get_mut(key) {
         *n = n.saturating_sub(1);
         if *n == 0 {
@@ -564,7 +565,7 @@ impl State {
     fn open_approval(
         &self,
         fp: &Fingerprint,
-        permission: &SmolStr,
+        permission: &Arc<str>,
         now: Millis,
     ) -> Option<&Approval> {
         let id = self.open.get(&(*fp, permission.clone()))?;
@@ -572,7 +573,7 @@ impl State {
     }
 
     /// The id of a denial of this request under `permission` that still stands.
-    pub fn denial(&self, fp: &Fingerprint, permission: &SmolStr, now: Millis) -> Option<String> {
+    pub fn denial(&self, fp: &Fingerprint, permission: &Arc<str>, now: Millis) -> Option<String> {
         self.open_approval(fp, permission, now)
             .filter(|a| a.status == ApprovalStatus::Denied)
             .map(|a| a.id.clone())
@@ -625,7 +626,7 @@ impl State {
                 return Room::Reuse(a.id.clone());
             }
         }
-        let count = |m: &HashMap<SmolStr, usize>, k: &SmolStr| m.get(k).copied().unwrap_or(0);
+        let count = |m: &HashMap<Arc<str>, usize>, k: &Arc<str>| m.get(k).copied().unwrap_or(0);
         if count(&self.pending_by_passport, &passport.id) >= MAX_PENDING_PER_PASSPORT {
             return Room::Full("the passport already has 1000 pending approvals");
         }
@@ -872,12 +873,12 @@ pub struct StateExport {
 /// `{permission, entries: [[lastAt, amount, count], ...]}`: one entry per bucket.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UsageExport {
-    pub permission: SmolStr,
+    pub permission: Arc<str>,
     pub entries: Vec<(String, String, u64)>,
 }
 
 impl UsageExport {
-    pub fn of(permission: &SmolStr, u: &Usage) -> UsageExport {
+    pub fn of(permission: &Arc<str>, u: &Usage) -> UsageExport {
         UsageExport {
             permission: permission.clone(),
             entries: u
@@ -890,7 +891,7 @@ impl UsageExport {
 }
 
 /// One permission's usage row as JSON (the SQLite store's `usage` rows).
-pub fn usage_value(permission: &SmolStr, u: &Usage) -> Value {
+pub fn usage_value(permission: &Arc<str>, u: &Usage) -> Value {
     serde_json::to_value(UsageExport::of(permission, u)).unwrap_or(Value::Null)
 }
 
@@ -1082,8 +1083,8 @@ mod tests {
         let fp = [0xab; 32];
         let a = Approval {
             id: "apr_1".into(),
-            permission: SmolStr::new("p"),
-            passport: SmolStr::new("pp"),
+            permission: Arc::from("p"),
+            passport: Arc::from("pp"),
             fingerprint: fp,
             status: ApprovalStatus::Denied,
             created_at: 1_795_690_800_000,
@@ -1105,7 +1106,7 @@ mod tests {
         let g = Grant {
             id: "grt_1".into(),
             approval_id: "apr_1".into(),
-            permission: SmolStr::new("p"),
+            permission: Arc::from("p"),
             fingerprint: fp,
             scope: Scope::Permission,
             single_use: true,

@@ -4,6 +4,7 @@
 //! (The bindings keep their state in the core's own `State`, indexed for flat cost.)
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use behalf_core::audit::{AuditRecord, GENESIS};
 use behalf_core::policy::{Policy, Scope, WebhookEndpoint};
@@ -11,7 +12,6 @@ use behalf_core::state::{
     Approval, ApprovalStatus, Changes, Grant, PendingCounts, RowKeys, Rows, Usage, FORGET_AFTER,
 };
 use behalf_core::time::Millis;
-use behalf_core::SmolStr;
 
 use crate::{AgentKey, AgentKeys, StateStore, StateTx, StoreError};
 
@@ -19,7 +19,7 @@ use crate::{AgentKey, AgentKeys, StateStore, StateTx, StoreError};
 pub struct MemoryStore {
     approvals: BTreeMap<String, Approval>,
     grants: BTreeMap<String, Grant>,
-    usage: BTreeMap<SmolStr, Usage>,
+    usage: BTreeMap<Arc<str>, Usage>,
     audit: Vec<AuditRecord>,
     /// (endpoint, message id, event type) of every queued webhook event.
     outbox: Vec<(String, String, String)>,

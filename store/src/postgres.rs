@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use behalf_core::audit::{
@@ -33,7 +34,6 @@ use behalf_core::state::{
     ApprovalStatus, Changes, Grant, PendingCounts, RowKeys, Rows, Usage, FORGET_AFTER,
 };
 use behalf_core::time::Millis;
-use behalf_core::SmolStr;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use postgres::{Client, Config, IsolationLevel, NoTls, Statement, Transaction};
@@ -933,8 +933,8 @@ impl PostgresTx<'_> {
 
     fn pending_counts(
         &mut self,
-        passport: &SmolStr,
-        permissions: &[SmolStr],
+        passport: &Arc<str>,
+        permissions: &[Arc<str>],
         now: Millis,
     ) -> Result<PendingCounts, StoreError> {
         let mut counts = PendingCounts::default();

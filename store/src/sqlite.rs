@@ -9,6 +9,7 @@
 //! a restore always did).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use behalf_core::audit::{AuditRecord, GENESIS};
@@ -18,7 +19,6 @@ use behalf_core::state::{
     ApprovalStatus, Changes, Grant, PendingCounts, RowKeys, Rows, Usage, FORGET_AFTER,
 };
 use behalf_core::time::{format_rfc3339, Millis};
-use behalf_core::SmolStr;
 use rusqlite::{
     params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
 };
@@ -482,8 +482,8 @@ impl SqliteTx<'_> {
 
     fn pending_counts(
         &self,
-        passport: &SmolStr,
-        permissions: &[SmolStr],
+        passport: &Arc<str>,
+        permissions: &[Arc<str>],
         now: Millis,
     ) -> Result<PendingCounts, StoreError> {
         let mut counts = PendingCounts::default();

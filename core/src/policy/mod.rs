@@ -156,9 +156,7 @@ impl Default for ApprovalSettings {
 #[derive(Clone, Debug)]
 #[repr(C)]
 pub struct Permission {
-    /// Inline up to 23 bytes (most ids): a decision copies it without touching another
-    /// cache line or a shared count.
-    pub id: SmolStr,
+    pub id: Arc<str>,
     pub when: Vec<Condition>,
     /// `None`: any resource, including none.
     pub resources: Option<Vec<ResourcePattern>>,
@@ -187,7 +185,7 @@ pub struct Passport {
     pub(crate) index: PermissionIndex,
     pub not_before: Option<Millis>,
     pub expires_at: Option<Millis>,
-    pub id: SmolStr,
+    pub id: Arc<str>,
     pub revoked: bool,
     pub agent: String,
     pub description: Option<String>,
@@ -232,7 +230,7 @@ impl WebhookEndpoint {
 pub struct Policy {
     pub passports: Vec<Passport>,
     pub webhooks: Vec<WebhookEndpoint>,
-    by_permission: FastMap<SmolStr, (usize, usize)>,
+    by_permission: FastMap<Arc<str>, (usize, usize)>,
     /// The agents, exact actions and exact hosts the policy names, shared with requests.
     pub(crate) names: Names,
 }

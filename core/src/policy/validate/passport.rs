@@ -1,7 +1,8 @@
 //! Passports and their permissions: ids, windows, patterns, limits, approval settings.
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use smol_str::SmolStr;
 
 use crate::normalize::{ActionPattern, ResourcePattern, VendorPattern};
 use crate::spec;
@@ -72,7 +73,7 @@ impl Validator {
         starts.sort_unstable();
         ends.sort_unstable();
         Some(Passport {
-            id: SmolStr::new(id?.as_str()),
+            id: Arc::from(id?.as_str()),
             agent: agent?,
             not_before,
             expires_at,
@@ -206,7 +207,7 @@ impl Validator {
             .get("description")
             .and_then(|v| self.text(v, &path.key("description")));
         Some(Permission {
-            id: SmolStr::new(id?.as_str()),
+            id: Arc::from(id?.as_str()),
             actions: actions?,
             vendors: vendors.transpose_option()?,
             resources: resources.transpose_option()?,
