@@ -322,10 +322,11 @@ enum Rotation {
 }
 
 /// `--profile W1|W2 [N] [--first K | --copies]`: only behalf's decisions, for about five
-/// seconds or exactly N of them, for a profiler (`perf record -g ./target/release/behalf-bench
-/// --profile W1`, or `valgrind --tool=callgrind … --profile W1 60000` to count instructions per
-/// decision). `--first K` and `--copies` tell the cost of a large policy from that of cold
-/// requests (bench/HOT_PATH.md).
+/// seconds or exactly N of them, then their mean and median: for a profiler (`perf record -g
+/// ./target/release/behalf-bench --profile W1`, or `valgrind --tool=callgrind … --profile W1
+/// 60000` to count instructions per decision) or for runs of two builds in turn. `--first K`
+/// and `--copies` tell the cost of a large policy from that of cold requests
+/// (bench/HOT_PATH.md).
 fn profile(policy: &Value, shapes: &[Shape], count: Option<u64>, rotation: Rotation) {
     let mut engine = Engine::from_value(policy, EngineOptions::default()).expect("behalf policy");
     let mut requests: Vec<Value> = shapes.iter().map(behalf_request).collect();
