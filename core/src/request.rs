@@ -19,7 +19,7 @@ pub const MAX_ID_CHARS: usize = 128;
 /// when it kept the request value (`parse`), so checking a request copies none of them.
 #[derive(Clone, Debug)]
 pub struct Request<'p> {
-    /// Inline up to 23 bytes, as policy ids: no allocation, and no shared count to touch.
+    /// Inline up to 23 bytes: no allocation, and no shared count to touch.
     pub agent_id: SmolStr,
     pub action: Arc<str>,
     pub vendor: Option<Arc<str>>,
